@@ -1,0 +1,144 @@
+//! An objective that replays a recorded table instead of running kernels.
+//!
+//! The replay space is exactly the set of configs the table records: grid points it lacks are outside the
+//! space, as if a constraint excluded them, and extra constraints can narrow it further. Recorded failures
+//! stay in the space — a real tuner would have tried them — and evaluate as invalid with the recorded
+//! error class. The score of a config is `1 / time`, so higher is better as the tuner expects.
+//!
+//! Asking for a config the table lacks is an error ([`Replay::time`]) or an invalid outcome that says so
+//! (as an objective), never a silent zero.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::objective::{Objective, Outcome};
+use crate::space::{ConfigError, Point, Space};
+use crate::table::{Table, TableError};
+
+/// Why a replay lookup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("config {config} is not recorded in table {path}")]
+    NotRecorded { config: String, path: PathBuf },
+    #[error("config {config} does not fit table {path}")]
+    BadConfig {
+        config: String,
+        path: PathBuf,
+        #[source]
+        source: ConfigError,
+    },
+}
+
+/// A recorded table, ready to be tuned against.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    path: PathBuf,
+    table: Table,
+    space: Space,
+    grid: Space,
+    results: HashMap<Point, Result<f64, String>>,
+}
+
+impl Replay {
+    /// Loads a Kernel Tuner cache file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Replay, ReplayError> {
+        let path = path.as_ref();
+        Replay::from_table(Table::load(path)?, path)
+    }
+
+    /// Wraps a parsed table; `path` names it in messages.
+    pub fn from_table(table: Table, path: impl Into<PathBuf>) -> Result<Replay, ReplayError> {
+        let path = path.into();
+        let space_err = |source| ReplayError::Table(TableError::Space { path: path.clone(), source });
+        let grid = table.grid().map_err(space_err)?;
+        let mut results = HashMap::with_capacity(table.records.len());
+        for r in &table.records {
+            let point = Point(
+                r.values
+                    .iter()
+                    .zip(grid.params())
+                    .map(|(v, p)| p.values.iter().position(|x| x == v).expect("table values were checked") as u32)
+                    .collect(),
+            );
+            let result = match (r.time, &r.error) {
+                (Some(t), None) => Ok(t),
+                (_, e) => Err(e.clone().unwrap_or_else(|| "error".into())),
+            };
+            results.insert(point, result);
+        }
+        let allowed: HashSet<Point> = results.keys().cloned().collect();
+        let space = grid.restrict(allowed).map_err(space_err)?;
+        Ok(Replay { path, table, space, grid, results })
+    }
+
+    /// Narrows the replay space with constraints over the table's parameter names.
+    pub fn constrain(mut self, constraints: &[String]) -> Result<Replay, ReplayError> {
+        self.space = self
+            .space
+            .with_constraints(constraints)
+            .map_err(|source| ReplayError::Table(TableError::Space { path: self.path.clone(), source }))?;
+        Ok(self)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+    /// The configs the table records (narrowed by any constraints).
+    pub fn space(&self) -> &Space {
+        &self.space
+    }
+
+    /// The recorded time (ms) of `config`: `Ok(None)` when the table records it as failed.
+    pub fn time(&self, config: &Config) -> Result<Option<f64>, ReplayError> {
+        let point = self.grid.point(config).map_err(|source| ReplayError::BadConfig {
+            config: config.to_string(),
+            path: self.path.clone(),
+            source,
+        })?;
+        match self.results.get(&point) {
+            Some(Ok(t)) => Ok(Some(*t)),
+            Some(Err(_)) => Ok(None),
+            None => Err(ReplayError::NotRecorded { config: config.to_string(), path: self.path.clone() }),
+        }
+    }
+
+    /// The fastest recorded time among the configs of the (possibly constrained) space, and its config.
+    pub fn optimum(&self) -> (f64, Config) {
+        let all = self.space.valid_points().expect("a replay space is enumerable");
+        all.iter()
+            .filter_map(|p| match self.results.get(p) {
+                Some(Ok(t)) => Some((*t, p)),
+                _ => None,
+            })
+            .min_by(|a, b| a.0.partial_cmp(&b.0).expect("times are finite"))
+            .map(|(t, p)| (t, self.space.config(p)))
+            .unwrap_or((f64::NAN, self.space.config(&all[0])))
+    }
+
+    /// Scores a config: `1 / time`, or invalid with the recorded error, or invalid as not recorded.
+    pub fn outcome(&self, config: &Config) -> Outcome {
+        match self.grid.point(config).ok().and_then(|p| self.results.get(&p)) {
+            Some(Ok(t)) => Outcome::Score(1.0 / t),
+            Some(Err(e)) => Outcome::Invalid(e.clone()),
+            None => Outcome::Invalid(format!("not recorded in table {}", self.path.display())),
+        }
+    }
+}
+
+impl Objective for &Replay {
+    fn evaluate(&mut self, config: &Config) -> Outcome {
+        self.outcome(config)
+    }
+}
+
+impl Objective for Replay {
+    fn evaluate(&mut self, config: &Config) -> Outcome {
+        self.outcome(config)
+    }
+}

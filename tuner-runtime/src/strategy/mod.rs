@@ -1,0 +1,102 @@
+//! Search strategies: each proposes the next batch of points to evaluate.
+//!
+//! A strategy sees the space, the full history and the tuner's seeded random generator through a
+//! [`Context`], and returns points. It may return points that are invalid or already evaluated: the
+//! tuner validates and deduplicates every proposal, and tops a short batch up with unseen random points,
+//! so a strategy can never stall a run or cause a config to be evaluated twice. All randomness comes from
+//! the context's generator, which makes every run reproducible by seed.
+
+mod differential_evolution;
+mod local_search;
+mod random;
+
+use std::collections::HashSet;
+
+use crate::space::{Point, Space};
+use crate::tuner::Trial;
+
+pub use differential_evolution::DifferentialEvolution;
+pub use local_search::LocalSearch;
+pub use random::Random;
+
+/// The random generator every strategy draws from: portable and stable across platforms and versions.
+pub type Rng = rand_chacha::ChaCha8Rng;
+
+/// What a strategy may look at when it proposes.
+pub struct Context<'a> {
+    pub space: &'a Space,
+    /// Every evaluation so far, in order.
+    pub history: &'a [Trial],
+    /// Every point evaluated so far (the history's points, for quick lookup).
+    pub seen: &'a HashSet<Point>,
+    pub rng: &'a mut Rng,
+    pub population_size: usize,
+    pub temperature: f64,
+    /// Evaluations left in the budget.
+    pub remaining: usize,
+}
+
+impl Context<'_> {
+    /// Whether `point` was evaluated already.
+    pub fn seen(&self, point: &Point) -> bool {
+        self.seen.contains(point)
+    }
+
+    /// The best valid trials so far, best first.
+    pub fn best(&self, n: usize) -> Vec<&Trial> {
+        let mut valid: Vec<&Trial> = self.history.iter().filter(|t| t.score.is_some()).collect();
+        valid.sort_by(|a, b| b.score.partial_cmp(&a.score).expect("valid scores are finite"));
+        valid.truncate(n);
+        valid
+    }
+}
+
+/// A search strategy.
+pub trait Strategy {
+    /// A short name for reports (`random`, `de`, `local`, …).
+    fn name(&self) -> &str;
+
+    /// Proposes up to `n` points to evaluate next.
+    fn propose(&mut self, ctx: &mut Context<'_>, n: usize) -> Vec<Point>;
+
+    /// Told the trials that were evaluated from the last proposal (and any top-up), in order.
+    fn observe(&mut self, _ctx: &mut Context<'_>, _batch: &[Trial]) {}
+
+    /// Strategy-specific figures for the run's report (LLM tokens, calls, fallback…).
+    fn report(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
+}
+
+/// The built-in strategies by name, as the CLI and the build script choose them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum StrategyKind {
+    /// Uniform random sampling without replacement.
+    Random,
+    /// Differential evolution (best/1/bin), the classical baseline.
+    De,
+    /// Hill climbing over neighbouring values with restarts.
+    Local,
+}
+
+impl StrategyKind {
+    pub fn build(self) -> Box<dyn Strategy> {
+        match self {
+            StrategyKind::Random => Box::new(Random::new()),
+            StrategyKind::De => Box::new(DifferentialEvolution::new()),
+            StrategyKind::Local => Box::new(LocalSearch::new()),
+        }
+    }
+}
+
+/// Points in `candidates` not yet evaluated and not already in `taken`, in order.
+pub(crate) fn fresh<'a>(ctx: &Context<'_>, candidates: impl IntoIterator<Item = &'a Point>, taken: &[Point]) -> Vec<Point> {
+    let mut out: Vec<Point> = Vec::new();
+    for p in candidates {
+        if !ctx.seen(p) && !taken.contains(p) && !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
