@@ -31,6 +31,7 @@ pub mod expr;
 pub mod fsutil;
 pub mod objective;
 pub mod replay;
+pub mod spec;
 pub mod space;
 pub mod strategy;
 pub mod table;
