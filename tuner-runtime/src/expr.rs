@@ -86,11 +86,7 @@ pub enum EvalError {
 impl Expr {
     /// Parses `source`, binding each name through `resolve` (name → slot index); `known` is only used to
     /// list the valid names when one is unknown.
-    pub fn parse(
-        source: &str,
-        resolve: impl Fn(&str) -> Option<usize>,
-        known: &[&str],
-    ) -> Result<Expr, ExprError> {
+    pub fn parse(source: &str, resolve: impl Fn(&str) -> Option<usize>, known: &[&str]) -> Result<Expr, ExprError> {
         let tokens = lex(source)?;
         let mut p = Parser { source, tokens, pos: 0, resolve: &resolve, known };
         let root = p.or()?;
@@ -512,7 +508,10 @@ mod tests {
         assert_eq!(ev("(1 + 2) * 3", &[], &[]), Ok(Value::Int(9)));
         assert_eq!(ev("7 / 2", &[], &[]), Ok(Value::Int(3)));
         assert_eq!(ev("-7 % 3", &[], &[]), Ok(Value::Int(-1)));
-        assert_eq!(ev("bm / tm * (bn / tn) >= 32", &["bm", "tm", "bn", "tn"], &[128, 8, 128, 8]), Ok(Value::Bool(true)));
+        assert_eq!(
+            ev("bm / tm * (bn / tn) >= 32", &["bm", "tm", "bn", "tn"], &[128, 8, 128, 8]),
+            Ok(Value::Bool(true))
+        );
         assert_eq!(ev("block * items <= 8192", &["block", "items"], &[1024, 16]), Ok(Value::Bool(false)));
     }
 

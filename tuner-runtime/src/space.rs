@@ -165,13 +165,7 @@ impl Space {
                 Ok(Constraint { expr, depth })
             })
             .collect::<Result<Vec<_>, SpaceError>>()?;
-        let space = Space {
-            params: checked,
-            names,
-            constraints,
-            allowed: None,
-            enumerated: Arc::new(OnceLock::new()),
-        };
+        let space = Space { params: checked, names, constraints, allowed: None, enumerated: Arc::new(OnceLock::new()) };
         space.ensure_satisfiable()?;
         Ok(space)
     }
@@ -251,10 +245,15 @@ impl Space {
                     return None;
                 }
                 let mut out = Vec::new();
-                self.walk(&mut vec![0; self.params.len()], 0, &mut |p| {
-                    out.push(p);
-                    true
-                }, &mut None);
+                self.walk(
+                    &mut vec![0; self.params.len()],
+                    0,
+                    &mut |p| {
+                        out.push(p);
+                        true
+                    },
+                    &mut None,
+                );
                 Some(Arc::new(out))
             })
             .clone()
@@ -313,10 +312,15 @@ impl Space {
 
     fn first_valid(&self) -> Option<Point> {
         let mut found = None;
-        self.walk(&mut vec![0; self.params.len()], 0, &mut |p| {
-            found = Some(p);
-            false
-        }, &mut None);
+        self.walk(
+            &mut vec![0; self.params.len()],
+            0,
+            &mut |p| {
+                found = Some(p);
+                false
+            },
+            &mut None,
+        );
         found
     }
 
@@ -384,10 +388,15 @@ impl Space {
         }
         let mut found = None;
         let dynrng: &mut dyn rand::RngCore = rng;
-        self.walk(&mut vec![0; self.params.len()], 0, &mut |p| {
-            found = Some(p);
-            false
-        }, &mut Some(dynrng));
+        self.walk(
+            &mut vec![0; self.params.len()],
+            0,
+            &mut |p| {
+                found = Some(p);
+                false
+            },
+            &mut Some(dynrng),
+        );
         found.expect("a built space has at least one valid point")
     }
 

@@ -88,13 +88,18 @@ impl Table {
             .iter()
             .map(|k| k.as_str().map(str::to_owned).ok_or_else(|| fmt("`tune_params_keys` holds a non-string".into())))
             .collect::<Result<_, _>>()?;
-        let tp = obj.get("tune_params").and_then(Json::as_object).ok_or_else(|| fmt("missing object `tune_params`".into()))?;
+        let tp = obj
+            .get("tune_params")
+            .and_then(Json::as_object)
+            .ok_or_else(|| fmt("missing object `tune_params`".into()))?;
         let mut params = Vec::new();
         for k in &keys {
             let vals = tp.get(k).and_then(Json::as_array).ok_or_else(|| fmt(format!("`tune_params` lacks `{k}`")))?;
             let vals = vals
                 .iter()
-                .map(|v| Value::from_json(v).ok_or_else(|| fmt(format!("parameter `{k}` has the unsupported value {v}"))))
+                .map(|v| {
+                    Value::from_json(v).ok_or_else(|| fmt(format!("parameter `{k}` has the unsupported value {v}")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             params.push((k.clone(), vals));
         }
@@ -113,9 +118,9 @@ impl Table {
             let mut values = Vec::with_capacity(keys.len());
             for (k, allowed) in &params {
                 let v = rec.get(k).ok_or_else(|| fmt(format!("record `{key}` lacks parameter `{k}`")))?;
-                let v = Value::from_json(v).filter(|v| allowed.contains(v)).ok_or_else(|| {
-                    fmt(format!("record `{key}`: {v} is not an allowed value of `{k}`"))
-                })?;
+                let v = Value::from_json(v)
+                    .filter(|v| allowed.contains(v))
+                    .ok_or_else(|| fmt(format!("record `{key}`: {v} is not an allowed value of `{k}`")))?;
                 values.push(v);
             }
             let expected: Vec<String> = values.iter().map(Value::to_define).collect();
@@ -192,6 +197,7 @@ impl Table {
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), TableError> {
         let path = path.as_ref();
         let text = serde_json::to_string_pretty(&self.to_json()).expect("a table always serialises");
-        crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|source| TableError::Io { path: path.into(), source })
+        crate::fsutil::write_atomic(path, text.as_bytes())
+            .map_err(|source| TableError::Io { path: path.into(), source })
     }
 }

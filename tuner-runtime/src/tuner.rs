@@ -232,7 +232,8 @@ impl<'o> Tuner<'o> {
         }
         if let Some(all) = self.space.valid_points() {
             let unseen: Vec<&Point> = all.iter().filter(|p| !seen.contains(*p) && !batch.contains(*p)).collect();
-            let mut picks = rand::seq::index::sample(rng, unseen.len(), (want - batch.len()).min(unseen.len())).into_vec();
+            let mut picks =
+                rand::seq::index::sample(rng, unseen.len(), (want - batch.len()).min(unseen.len())).into_vec();
             picks.sort_unstable();
             batch.extend(picks.into_iter().map(|i| unseen[i].clone()));
             return;
@@ -253,11 +254,16 @@ impl<'o> Tuner<'o> {
         let configs: Vec<Config> = batch.iter().map(|p| self.space.config(p)).collect();
         if self.objective.batched() {
             let t0 = Instant::now();
-            let outcomes = catch_unwind(AssertUnwindSafe(|| self.objective.evaluate_batch(&configs)))
-                .unwrap_or_else(|panic| vec![Outcome::Invalid(format!("objective panicked: {}", panic_message(&panic))); configs.len()]);
+            let outcomes =
+                catch_unwind(AssertUnwindSafe(|| self.objective.evaluate_batch(&configs))).unwrap_or_else(|panic| {
+                    vec![Outcome::Invalid(format!("objective panicked: {}", panic_message(&panic))); configs.len()]
+                });
             let share = t0.elapsed() / configs.len().max(1) as u32;
             for (i, (p, c)) in batch.iter().zip(configs).enumerate() {
-                let o = outcomes.get(i).cloned().unwrap_or_else(|| Outcome::Invalid("objective returned too few outcomes".into()));
+                let o = outcomes
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Outcome::Invalid("objective returned too few outcomes".into()));
                 self.record(p.clone(), c, o, share, done + i + 1, budget, bar);
             }
         } else {
@@ -297,7 +303,9 @@ impl<'o> Tuner<'o> {
         if self.verbose {
             match (&trial.score, &trial.failure) {
                 (Some(s), _) => println!("Evaluation {index}/{budget}: config={}, score={s:.2}", trial.config),
-                (None, Some(f)) => println!("Evaluation {index}/{budget}: config={}, score=invalid ({f})", trial.config),
+                (None, Some(f)) => {
+                    println!("Evaluation {index}/{budget}: config={}, score=invalid ({f})", trial.config)
+                }
                 (None, None) => unreachable!("a trial has a score or a failure"),
             }
         }

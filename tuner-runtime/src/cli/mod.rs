@@ -1,2 +1,4 @@
 //! placeholder
-pub fn run() -> anyhow::Result<i32> { Ok(0) }
+pub fn run() -> anyhow::Result<i32> {
+    Ok(0)
+}

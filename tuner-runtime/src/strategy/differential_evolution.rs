@@ -96,13 +96,7 @@ impl Strategy for DifferentialEvolution {
             let xt = ctx.space.encode(&self.population[target].0);
             let jrand = ctx.rng.gen_range(0..dims);
             let trial: Vec<f64> = (0..dims)
-                .map(|j| {
-                    if j == jrand || ctx.rng.gen_bool(CR) {
-                        xb[j] + f * (x1[j] - x2[j])
-                    } else {
-                        xt[j]
-                    }
-                })
+                .map(|j| if j == jrand || ctx.rng.gen_bool(CR) { xb[j] + f * (x1[j] - x2[j]) } else { xt[j] })
                 .collect();
             let mut p = ctx.space.repair(&ctx.space.decode(&trial), ctx.rng);
             if ctx.seen(&p) || out.contains(&p) {

@@ -91,7 +91,11 @@ impl StrategyKind {
 }
 
 /// Points in `candidates` not yet evaluated and not already in `taken`, in order.
-pub(crate) fn fresh<'a>(ctx: &Context<'_>, candidates: impl IntoIterator<Item = &'a Point>, taken: &[Point]) -> Vec<Point> {
+pub(crate) fn fresh<'a>(
+    ctx: &Context<'_>,
+    candidates: impl IntoIterator<Item = &'a Point>,
+    taken: &[Point],
+) -> Vec<Point> {
     let mut out: Vec<Point> = Vec::new();
     for p in candidates {
         if !ctx.seen(p) && !taken.contains(p) && !out.contains(p) {
