@@ -1,4 +1,66 @@
-//! placeholder
-pub fn run() -> anyhow::Result<i32> {
-    Ok(0)
+//! The `cargo-autotune` command line: argument parsing and dispatch, one file per subcommand.
+//!
+//! `cargo autotune <cmd>` runs this binary as `cargo-autotune autotune <cmd>`; a shipped binary is run as
+//! `cargo-autotune <cmd>`. Both work: a leading `autotune` argument is dropped. Human diagnostics go to
+//! stderr, results to stdout. Exit codes: 0 success, 1 a check found problems, 2 an error.
+
+mod replay;
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
+
+/// Build-time GPU kernel autotuner.
+#[derive(Debug, Parser)]
+#[command(name = "cargo-autotune", bin_name = "cargo autotune", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tune against a recorded table (Kernel Tuner cache format), with no GPU.
+    Replay(replay::ReplayArgs),
+}
+
+/// Parses `args` (including the program name) and runs the command; returns the exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == "autotune") {
+        args.remove(1);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}
+
+/// Runs one command; `Ok` carries the exit code.
+pub fn run(command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Replay(args) => replay::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
 }

@@ -1,0 +1,92 @@
+//! `cargo autotune replay`: tune against a recorded table and report how close the search came.
+//!
+//! With `--json`, stdout is one JSON object:
+//! `best_config` (object), `best_time` (ms), `optimum_time` (ms), `ratio` (`best_time / optimum_time`,
+//! 1.0 is the optimum), `evaluations`, `found_at` (1-based evaluation of the best), `first_within_2pct`
+//! (first evaluation within 2% of the optimum, or null), `invalid` (count), `strategy`, `seed`, `budget`,
+//! `table`, and whatever the strategy reports (LLM calls, tokens, cost, fallback…).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::replay::Replay;
+use crate::strategy::StrategyKind;
+use crate::tuner::Tuner;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recorded table (Kernel Tuner cache-file format).
+    #[arg(long)]
+    pub table: PathBuf,
+    /// The search strategy.
+    #[arg(long, value_enum, default_value = "local")]
+    pub strategy: StrategyKind,
+    /// Evaluations allowed.
+    #[arg(long, default_value_t = 100)]
+    pub budget: usize,
+    /// Seed of the search's random generator.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Batch size and population of population-based strategies.
+    #[arg(long, default_value_t = 20)]
+    pub population: usize,
+    /// Sampling temperature passed to strategies that sample.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+    /// An extra constraint over the table's parameters (repeatable).
+    #[arg(long = "constraint")]
+    pub constraints: Vec<String>,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Print every evaluation (`Evaluation i/N: config=…, score=…`).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
+    let replay = Replay::load(&args.table)?
+        .constrain(&args.constraints)
+        .with_context(|| format!("applying --constraint to {}", args.table.display()))?;
+    let (optimum_time, _) = replay.optimum();
+    let mut tuner = Tuner::new(replay.space().clone(), &replay)
+        .max_evaluations(args.budget)
+        .population_size(args.population)
+        .temperature(args.temperature)
+        .seed(args.seed)
+        .verbose(args.verbose && !args.json)
+        .boxed_strategy(args.strategy.build());
+    let best = tuner.tune()?;
+    let best_time = replay.time(&best)?.context("the best config has no recorded time")?;
+    let found_at = tuner.best_found_at().expect("tune() returned a best config");
+    let first_within_2pct =
+        tuner.history().iter().position(|t| t.score.is_some_and(|s| 1.0 / s <= optimum_time * 1.02)).map(|i| i + 1);
+    let invalid = tuner.history().iter().filter(|t| t.score.is_none()).count();
+    if args.json {
+        let mut out = serde_json::Map::new();
+        out.insert("best_config".into(), best.to_json());
+        out.insert("best_time".into(), best_time.into());
+        out.insert("optimum_time".into(), optimum_time.into());
+        out.insert("ratio".into(), (best_time / optimum_time).into());
+        out.insert("evaluations".into(), tuner.evaluation_count().into());
+        out.insert("found_at".into(), found_at.into());
+        out.insert("first_within_2pct".into(), first_within_2pct.into());
+        out.insert("invalid".into(), invalid.into());
+        out.insert("seed".into(), args.seed.into());
+        out.insert("budget".into(), args.budget.into());
+        out.insert("table".into(), args.table.display().to_string().into());
+        out.insert("interrupted".into(), tuner.interrupted().into());
+        out.extend(tuner.strategy_report());
+        println!("{}", serde_json::Value::Object(out));
+    } else {
+        println!("best config:  {best}");
+        println!(
+            "best time:    {best_time:.4} ms (optimum {optimum_time:.4} ms, ratio {:.4})",
+            best_time / optimum_time
+        );
+        println!("found at:     evaluation {found_at} of {} ({invalid} invalid)", tuner.evaluation_count());
+    }
+    Ok(0)
+}
