@@ -142,6 +142,12 @@ impl<'o> Tuner<'o> {
         self.stop.clone()
     }
 
+    /// Uses `flag` as the stop handle (so an objective or another thread made before the tuner can set it).
+    pub fn stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = flag;
+        self
+    }
+
     /// Runs the search and returns the best config, or `NoValidConfig` when nothing valid was found.
     pub fn tune(&mut self) -> Result<Config, TuneError> {
         watch_interrupts();

@@ -6,20 +6,25 @@
 //! (first evaluation within 2% of the optimum, or null), `invalid` (count), `strategy`, `seed`, `budget`,
 //! `table`, and whatever the strategy reports (LLM calls, tokens, cost, fallback…).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
 
 use crate::replay::Replay;
 use crate::strategy::StrategyKind;
+use crate::table::Table;
+
+/// The table `replay` tunes when no `--table` is given, so a fresh machine can run a real search with
+/// no GPU and no files: real H100 measurements shipped inside the binary.
+const EMBEDDED_TABLE: (&str, &str) = ("embedded:h100/reduce.json", include_str!("../../../tests/data/reduce.json"));
 use crate::tuner::Tuner;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// The recorded table (Kernel Tuner cache-file format).
+    /// The recorded table (Kernel Tuner cache-file format); default: the embedded H100 table.
     #[arg(long)]
-    pub table: PathBuf,
+    pub table: Option<PathBuf>,
     /// The search strategy.
     #[arg(long, value_enum, default_value = "local")]
     pub strategy: StrategyKind,
@@ -41,17 +46,30 @@ pub struct ReplayArgs {
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
+    /// Sleep this many milliseconds per evaluation, to mimic a real benchmark's latency (demos, the
+    /// progress bar, Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    pub simulate_ms: u64,
     /// Print every evaluation (`Evaluation i/N: config=…, score=…`).
     #[arg(short, long)]
     pub verbose: bool,
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
-    let replay = Replay::load(&args.table)?
-        .constrain(&args.constraints)
-        .with_context(|| format!("applying --constraint to {}", args.table.display()))?;
+    let replay = match &args.table {
+        Some(path) => Replay::load(path)?,
+        None => Replay::from_table(Table::parse(EMBEDDED_TABLE.1, Path::new(EMBEDDED_TABLE.0))?, EMBEDDED_TABLE.0)?,
+    };
+    let table_name = replay.path().display().to_string();
+    let replay =
+        replay.constrain(&args.constraints).with_context(|| format!("applying --constraint to {table_name}"))?;
     let (optimum_time, _) = replay.optimum();
-    let mut tuner = Tuner::new(replay.space().clone(), &replay)
+    let delay = std::time::Duration::from_millis(args.simulate_ms);
+    let objective = |c: &crate::Config| {
+        std::thread::sleep(delay);
+        replay.outcome(c)
+    };
+    let mut tuner = Tuner::new(replay.space().clone(), SimulatedLatency(objective))
         .max_evaluations(args.budget)
         .population_size(args.population)
         .temperature(args.temperature)
@@ -76,7 +94,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         out.insert("invalid".into(), invalid.into());
         out.insert("seed".into(), args.seed.into());
         out.insert("budget".into(), args.budget.into());
-        out.insert("table".into(), args.table.display().to_string().into());
+        out.insert("table".into(), table_name.into());
         out.insert("interrupted".into(), tuner.interrupted().into());
         out.extend(tuner.strategy_report());
         println!("{}", serde_json::Value::Object(out));
@@ -89,4 +107,13 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         println!("found at:     evaluation {found_at} of {} ({invalid} invalid)", tuner.evaluation_count());
     }
     Ok(0)
+}
+
+/// Wraps a replay lookup that sleeps first.
+struct SimulatedLatency<F>(F);
+
+impl<F: FnMut(&crate::Config) -> crate::Outcome> crate::Objective for SimulatedLatency<F> {
+    fn evaluate(&mut self, config: &crate::Config) -> crate::Outcome {
+        (self.0)(config)
+    }
 }
