@@ -29,6 +29,7 @@
 pub mod config;
 pub mod expr;
 pub mod fsutil;
+pub mod layout;
 pub mod objective;
 pub mod replay;
 pub mod space;
@@ -37,6 +38,8 @@ pub mod strategy;
 pub mod table;
 pub mod tuner;
 pub mod value;
+pub mod verify;
+pub mod worker;
 
 #[cfg(feature = "cli")]
 pub mod cli;
