@@ -26,23 +26,30 @@
 //! The data flows one way: a [`Space`] is validated once; a [`Strategy`] proposes points; the [`Tuner`]
 //! validates and deduplicates them, evaluates them with an [`Objective`] and records a [`Trial`] each.
 
+pub mod build;
+pub mod cache;
+pub mod codegen;
 pub mod config;
+pub mod device;
 pub mod expr;
 pub mod fsutil;
-pub mod layout;
 pub mod objective;
 pub mod replay;
+pub mod scan;
 pub mod space;
 pub mod spec;
 pub mod strategy;
 pub mod table;
 pub mod tuner;
+pub mod tuning;
 pub mod value;
-pub mod verify;
-pub mod worker;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 pub use config::Config;
 pub use objective::{Objective, Outcome};
