@@ -33,6 +33,7 @@ pub mod config;
 pub mod device;
 pub mod expr;
 pub mod fsutil;
+pub mod layout;
 pub mod objective;
 pub mod replay;
 pub mod scan;
@@ -43,6 +44,8 @@ pub mod table;
 pub mod tuner;
 pub mod tuning;
 pub mod value;
+pub mod verify;
+pub mod worker;
 
 #[cfg(feature = "cli")]
 pub mod cli;
