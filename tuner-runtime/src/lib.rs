@@ -34,6 +34,8 @@ pub mod device;
 pub mod expr;
 pub mod fsutil;
 pub mod layout;
+#[cfg(feature = "llm")]
+pub mod llm;
 pub mod objective;
 pub mod replay;
 pub mod scan;

@@ -351,6 +351,9 @@ impl<'o> Tuner<'o> {
                 self.strategy.name()
             ),
         }
+        if let Some(line) = self.strategy.summary() {
+            println!("{line}");
+        }
         if self.interrupted {
             println!("Stopped early by interrupt after {} evaluations.", self.history.len());
         }

@@ -7,6 +7,8 @@
 //! the context's generator, which makes every run reproducible by seed.
 
 mod differential_evolution;
+#[cfg(feature = "llm")]
+mod llm_evolution;
 mod local_search;
 mod random;
 
@@ -16,6 +18,8 @@ use crate::space::{Point, Space};
 use crate::tuner::Trial;
 
 pub use differential_evolution::DifferentialEvolution;
+#[cfg(feature = "llm")]
+pub use llm_evolution::{Journal, JournalEntry, LlmEvolution, Overlap};
 pub use local_search::LocalSearch;
 pub use random::Random;
 
@@ -66,6 +70,11 @@ pub trait Strategy {
     fn report(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()
     }
+
+    /// One line for the end of a verbose run (LLM calls, tokens, cost…), when the strategy has one.
+    fn summary(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The built-in strategies by name, as the CLI and the build script choose them.
@@ -78,6 +87,10 @@ pub enum StrategyKind {
     De,
     /// Hill climbing over neighbouring values with restarts.
     Local,
+    /// Islands evolved by an LLM (the endpoint in OPENAI_BASE_URL / OPENAI_API_KEY), classical operators
+    /// covering for it; the built-in search when no endpoint is configured.
+    #[cfg(feature = "llm")]
+    Llm,
 }
 
 impl StrategyKind {
@@ -86,6 +99,8 @@ impl StrategyKind {
             StrategyKind::Random => Box::new(Random::new()),
             StrategyKind::De => Box::new(DifferentialEvolution::new()),
             StrategyKind::Local => Box::new(LocalSearch::new()),
+            #[cfg(feature = "llm")]
+            StrategyKind::Llm => Box::new(LlmEvolution::from_env()),
         }
     }
 }
