@@ -1,7 +1,20 @@
-//! Implementation detail of `tuner-runtime`: the `#[autotune]` attribute.
+//! Implementation detail of `tuner-runtime`: the `#[autotune]` attribute. Use it through
+//! `tuner_runtime` (or depend on this crate directly); its output names `::tuner_runtime::__private`,
+//! which is not a stable API.
+//!
+//! The attribute is parsed by `tuner_runtime::spec`, the same parser the build script uses, so the two
+//! can never disagree on what an attribute means. This crate only turns the parsed spec into code
+//! ([`expand`]) and reports mistakes as `compile_error!`s spanned on the offending token.
+
 use proc_macro::TokenStream;
 
+mod expand;
+
+/// Declares a tuned kernel launcher. See `tuner_runtime::spec` for the grammar and DESIGN.md for the flow.
+///
+/// Inside the function, `TUNED` holds the chosen values as typed fields (`TUNED.block`) and `KERNEL` is
+/// the kernel source, compiled with NVRTC and the chosen `-D` values at the first launch.
 #[proc_macro_attribute]
-pub fn autotune(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn autotune(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::autotune(args.into(), item.into()).into()
 }

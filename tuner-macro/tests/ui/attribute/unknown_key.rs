@@ -1,0 +1,12 @@
+use tuner_macro::autotune;
+
+#[autotune(
+    kernal = "cuda/vector_add.cu", entry = "vector_add",
+    space(block = [64, 128]),
+    bench(n = 1024, args = [out f32[n], n], grid = "ceil_div(n, block)", block = "block"),
+)]
+pub fn vector_add() {}
+
+fn main() {
+    vector_add();
+}
