@@ -167,6 +167,7 @@ pub struct LlmEvolution {
     last_eval: Duration,
     stats: Stats,
     journal: Journal,
+    trace: Option<std::path::PathBuf>,
 }
 
 impl LlmEvolution {
@@ -199,6 +200,7 @@ impl LlmEvolution {
             last_eval: Duration::ZERO,
             stats: Stats::default(),
             journal: Journal::default(),
+            trace: None,
         }
     }
 
@@ -207,7 +209,10 @@ impl LlmEvolution {
     /// said in one line on stderr. Never fails.
     pub fn from_env() -> LlmEvolution {
         match LlmClient::from_env() {
-            Some(Ok(client)) => LlmEvolution::new(client),
+            Some(Ok(client)) => {
+                let trace = std::env::var_os("AUTOTUNE_LLM_TRACE").filter(|v| !v.is_empty());
+                LlmEvolution { trace: trace.map(Into::into), ..LlmEvolution::new(client) }
+            }
             Some(Err(e)) => LlmEvolution::builtin(format!("the LLM endpoint cannot be used ({e})")),
             None => {
                 LlmEvolution::builtin("no LLM endpoint configured (set OPENAI_API_KEY or OPENAI_BASE_URL)".to_owned())
@@ -257,6 +262,27 @@ impl LlmEvolution {
         self.description = Some(text.into());
         self
     }
+    /// Appends every prompt and reply to `path` as JSON Lines (`{"prompt": …}`, `{"reply": …}`), to see
+    /// what the model is told and what it answers; `from_env` reads `AUTOTUNE_LLM_TRACE`. No key or header
+    /// is written, only the messages.
+    pub fn trace_to(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.trace = Some(path.into());
+        self
+    }
+
+    fn trace(&self, kind: &str, text: &str) {
+        let Some(path) = &self.trace else { return };
+        let line = serde_json::json!({ kind: text }).to_string() + "\n";
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("autotune: cannot write the LLM trace {}: {e}", path.display());
+        }
+    }
+
     /// The record of every proposal the model made.
     pub fn journal(&self) -> Journal {
         self.journal.clone()
@@ -363,6 +389,7 @@ impl LlmEvolution {
             u.push_str(&format!("{} {}\n", cfg(p), fmt_score(*s)));
         }
         u.push_str(&format!("\nAnswer with {{\"configs\": [...]}} holding {want} configs, on one line.\n"));
+        self.trace("prompt", &u);
         ChatRequest {
             messages: vec![
                 Message::system(
@@ -392,6 +419,7 @@ impl LlmEvolution {
             }
         };
         self.failed_calls = 0;
+        self.trace("reply", &reply.content);
         self.stats.usage += reply.usage;
         self.stats.seconds += reply.elapsed.as_secs_f64();
         self.stats.structured += reply.structured as u64;
