@@ -1,0 +1,94 @@
+//! Test helpers: each test gets its own directory named after it, fixtures are copied there with their
+//! path dependencies made absolute, and every fixture build uses one shared `CARGO_TARGET_DIR` so that
+//! our crates compile once per test run, not once per test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the tests crate is in the workspace").to_owned()
+}
+
+/// A fresh, empty directory named after `test`.
+pub fn test_dir(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("autotune-tests").join(test);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("remove the previous run's directory");
+    }
+    std::fs::create_dir_all(&dir).expect("create the test directory");
+    dir
+}
+
+/// The target directory all fixture builds share.
+pub fn shared_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-target")
+}
+
+/// A copy of `tests/fixtures/<name>` in the test's own directory.
+pub struct Fixture {
+    pub root: PathBuf,
+}
+
+impl Fixture {
+    pub fn copy(name: &str, test: &str) -> Fixture {
+        let from = workspace().join("tests/fixtures").join(name);
+        let root = test_dir(test).join(name);
+        copy_dir(&from, &root);
+        let manifest = root.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).expect("read the fixture manifest");
+        let absolute = format!("path = \"{}/", workspace().display());
+        std::fs::write(&manifest, text.replace("path = \"../../../", &absolute)).expect("write the manifest");
+        Fixture { root }
+    }
+
+    /// `cargo <args>` in the fixture, with the shared target dir and no autotune settings from outside.
+    pub fn cargo(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        c.args(args).current_dir(&self.root).env("CARGO_TARGET_DIR", shared_target()).env("RUST_BACKTRACE", "0");
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("AUTOTUNE_") || k.starts_with("OPENAI_") {
+                c.env_remove(k);
+            }
+        }
+        c
+    }
+
+    /// `cargo build` (or `run`) with `AUTOTUNE_OFFLINE=1`, offline and locked: the fixture's lock file
+    /// pins versions the workspace already downloaded.
+    pub fn offline(&self, subcommand: &str) -> Output {
+        self.cargo(&[subcommand, "--offline", "--quiet"]).env("AUTOTUNE_OFFLINE", "1").output().expect("run cargo")
+    }
+
+    /// The one committed cache entry.
+    pub fn entry(&self) -> PathBuf {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(self.root.join("autotune"))
+            .expect("the fixture has a cache dir")
+            .map(|e| e.expect("list the cache").path())
+            .collect();
+        assert_eq!(entries.len(), 1, "the fixture has one entry: {entries:?}");
+        entries.remove(0)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for item in std::fs::read_dir(from).expect("list the fixture") {
+        let item = item.expect("list the fixture");
+        let (src, dst) = (item.path(), to.join(item.file_name()));
+        if item.file_name() == "target" {
+            continue;
+        }
+        if src.is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).expect("copy a fixture file");
+        }
+    }
+}
+
+/// stdout and stderr of a finished command, for assertion messages.
+pub fn both(out: &Output) -> String {
+    format!("--- stdout\n{}--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
