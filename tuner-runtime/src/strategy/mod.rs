@@ -11,6 +11,7 @@ mod differential_evolution;
 mod llm_evolution;
 mod local_search;
 mod random;
+mod surrogate;
 
 use std::collections::HashSet;
 
@@ -22,6 +23,7 @@ pub use differential_evolution::DifferentialEvolution;
 pub use llm_evolution::{Journal, JournalEntry, LlmEvolution, Overlap};
 pub use local_search::LocalSearch;
 pub use random::Random;
+pub use surrogate::{Surrogate, SurrogateSettings};
 
 /// The random generator every strategy draws from: portable and stable across platforms and versions.
 pub type Rng = rand_chacha::ChaCha8Rng;
@@ -87,6 +89,8 @@ pub enum StrategyKind {
     De,
     /// Hill climbing over neighbouring values with restarts.
     Local,
+    /// Model-based: a random forest of the history ranks candidates by expected improvement.
+    Surrogate,
     /// Islands evolved by an LLM (the endpoint in OPENAI_BASE_URL / OPENAI_API_KEY), classical operators
     /// covering for it; the built-in search when no endpoint is configured.
     #[cfg(feature = "llm")]
@@ -99,6 +103,7 @@ impl StrategyKind {
             StrategyKind::Random => Box::new(Random::new()),
             StrategyKind::De => Box::new(DifferentialEvolution::new()),
             StrategyKind::Local => Box::new(LocalSearch::new()),
+            StrategyKind::Surrogate => Box::new(Surrogate::new()),
             #[cfg(feature = "llm")]
             StrategyKind::Llm => Box::new(LlmEvolution::from_env()),
         }

@@ -1,0 +1,502 @@
+//! Model-based search: random forests fitted to the history rank candidate configs.
+//!
+//! Each batch, the strategy
+//! 1. fits a **performance forest** ([`forest`]) to the valid trials only: inputs are the space's
+//!    unit-cube encoding of the value indices, the target is `ln(score)` standardised (kernel times span
+//!    orders of magnitude; the log keeps a few very slow configs from dominating the squared-error splits);
+//! 2. fits a **feasibility forest** to every trial, valid = 1 and failed = 0, once anything has failed.
+//!    Failures are a separate signal and never a number in the performance model: Kernel Tuner's
+//!    `bayes_opt` feeds a failed config's placeholder score into its model, which then believes the whole
+//!    neighbourhood of a failure is slow — and on GPUs failures (too many registers, too much shared
+//!    memory) sit right next to the fastest configs, so that model steers away from the optimum. Here the
+//!    probability of running only scales the acquisition, and softly (its square root): a config next to
+//!    failures still ranks high when the performance model likes it;
+//! 3. fills most of the batch (1 − [`SurrogateSettings::explore`]) by **exploitation**: the neighbourhoods
+//!    of the best configs so far (every other value of one parameter; one step in each of two parameters
+//!    for the very best) ranked by the forest's predicted mean;
+//! 4. fills the rest by **exploration**: every unseen valid point when the space has at most
+//!    [`FULL_SCAN`] of them, otherwise a random sample hill-climbed on the acquisition (so the cost does
+//!    not grow with the size of the space), ranked by **expected improvement** over the forest's mean and
+//!    the spread between its trees (SMAC's recipe).
+//!
+//! ## Why this acquisition
+//!
+//! We measured the alternatives on our replay tables and on synthetic SGEMM-like spaces (numbers in
+//! docs/surrogate.md): EI alone over the whole space explores too much for budgets of 50–100 in batches
+//! of 20 (two or three model rounds), ranking neighbourhoods by the predicted mean alone gets stuck where
+//! failures surround the optimum, and LFBO's top-quantile classifier (Helion's default) learns from only
+//! the handful of positives a 20-config start holds and ranked worse than the regression forest at
+//! budget 50. The split — exploit neighbourhoods by the mean, explore globally by EI — was the most
+//! robust across all of them.
+//!
+//! ## Batches
+//!
+//! The tuner asks for whole batches (its population size), so one model must pick many points. Picking
+//! the top `n` puts the whole batch into one leaf region of the forest; instead each pick multiplies the
+//! acquisition of the candidates one parameter away from it by [`SurrogateSettings::penalty`], which
+//! spreads the batch over the few most promising neighbourhoods.
+//!
+//! ## Start and determinism
+//!
+//! Until the history holds [`init_size`] trials (at least two valid), the strategy proposes a
+//! space-filling design: best-candidate sampling (each point the farthest of a few random ones from
+//! those already chosen), which covers every parameter's range without the corner bias of maximin.
+//! Every random choice — bootstrap samples, feature subsets, candidate samples, ties — comes from the
+//! context's seeded generator, and candidates are kept in deterministic order (never a hash map's), so a
+//! run is reproducible by seed.
+
+mod forest;
+
+use std::collections::HashSet;
+
+use rand::seq::SliceRandom;
+use rand::Rng as _;
+
+use super::{Context, Strategy};
+use crate::space::{Point, Space};
+use crate::tuner::Trial;
+
+pub use forest::{Forest, ForestParams};
+
+/// Spaces with at most this many valid points have every unseen point scored for exploration.
+pub const FULL_SCAN: usize = 4_096;
+/// Random points sampled for exploration in a larger space.
+const RANDOM_CANDIDATES: usize = 1_024;
+
+/// How many trials the space-filling start holds before the model takes over.
+pub fn init_size(dims: usize) -> usize {
+    (2 * dims).clamp(8, 16)
+}
+
+/// The surrogate's knobs; the defaults are the measured best (docs/surrogate.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SurrogateSettings {
+    /// The fraction of each batch chosen by expected improvement over the whole space (the rest
+    /// exploits the neighbourhoods of the best configs).
+    pub explore: f64,
+    /// The factor a pick applies to the acquisition of candidates one parameter away from it.
+    pub penalty: f64,
+    /// The exponent of the feasibility probability in the acquisition (0 ignores failures, 1 is the
+    /// usual constrained EI).
+    pub feasibility_power: f64,
+    /// How many of the best configs seed the neighbourhood candidates.
+    pub top_seeds: usize,
+    /// Trees in the performance forest (the feasibility forest has half as many).
+    pub trees: usize,
+}
+
+impl Default for SurrogateSettings {
+    fn default() -> SurrogateSettings {
+        SurrogateSettings { explore: 0.25, penalty: 0.7, feasibility_power: 0.5, top_seeds: 8, trees: 32 }
+    }
+}
+
+/// The model-based strategy; see the module docs.
+#[derive(Default)]
+pub struct Surrogate {
+    settings: SurrogateSettings,
+    fits: usize,
+    candidates: usize,
+}
+
+impl Surrogate {
+    pub fn new() -> Surrogate {
+        Surrogate::default()
+    }
+
+    pub fn with_settings(settings: SurrogateSettings) -> Surrogate {
+        Surrogate { settings, ..Surrogate::default() }
+    }
+}
+
+/// How a candidate is ranked (an index into [`Model::acquisition`]'s result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rank {
+    /// The predicted mean (exploitation).
+    Mean = 0,
+    /// Expected improvement (exploration).
+    Ei = 1,
+}
+
+/// A candidate with its acquisitions.
+type Scored = (Point, [f64; 2]);
+
+/// The fitted models and what the acquisition needs from the history.
+struct Model {
+    perf: Forest,
+    feasible: Option<Forest>,
+    /// The best standardised target so far.
+    best: f64,
+    feasibility_power: f64,
+}
+
+impl Model {
+    /// Fits both forests, or `None` while fewer than two trials are valid.
+    fn fit(ctx: &mut Context<'_>, settings: &SurrogateSettings) -> Option<Model> {
+        let valid: Vec<&Trial> = ctx.history.iter().filter(|t| t.score.is_some_and(|s| s > 0.0)).collect();
+        if valid.len() < 2 {
+            return None;
+        }
+        // Failed trials are not in `valid`: they never reach the performance model.
+        let x: Vec<Vec<f64>> = valid.iter().map(|t| ctx.space.encode(&t.point)).collect();
+        let raw: Vec<f64> = valid.iter().map(|t| t.score.expect("filtered to valid trials").ln()).collect();
+        let mean = raw.iter().sum::<f64>() / raw.len() as f64;
+        let sd = (raw.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / raw.len() as f64).sqrt().max(1e-12);
+        let y: Vec<f64> = raw.iter().map(|y| (y - mean) / sd).collect();
+        let best = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let params = ForestParams { trees: settings.trees.max(1), ..ForestParams::default() };
+        let perf = Forest::fit(&x, &y, None, &params, ctx.rng);
+        let feasible = if ctx.history.iter().any(|t| t.score.is_none()) {
+            let x: Vec<Vec<f64>> = ctx.history.iter().map(|t| ctx.space.encode(&t.point)).collect();
+            let y: Vec<f64> = ctx.history.iter().map(|t| if t.score.is_some() { 1.0 } else { 0.0 }).collect();
+            let params = ForestParams { trees: (settings.trees / 2).max(1), ..ForestParams::default() };
+            Some(Forest::fit(&x, &y, None, &params, ctx.rng))
+        } else {
+            None
+        };
+        Some(Model { perf, feasible, best, feasibility_power: settings.feasibility_power })
+    }
+
+    /// Both acquisitions of `p` (higher is better, always positive), each scaled by its chance of
+    /// running: `[mean, ei]`, indexed by [`Rank`].
+    fn acquisition(&self, space: &Space, p: &Point) -> [f64; 2] {
+        let x = space.encode(p);
+        let (mu, var) = self.perf.predict(&x);
+        // exp keeps the mean positive and monotone, so the feasibility factor can scale it.
+        let a = [(mu - self.best).exp(), expected_improvement(mu, var.sqrt(), self.best)];
+        match &self.feasible {
+            Some(f) => {
+                let k = f.predict_mean(&x).clamp(0.0, 1.0).powf(self.feasibility_power);
+                [a[0] * k, a[1] * k]
+            }
+            None => a,
+        }
+    }
+}
+
+/// EI of a normal belief N(mu, sigma²) over `best`, for maximisation; a small floor keeps the ranking
+/// informative where the trees agree (sigma = 0) and nothing beats `best`.
+fn expected_improvement(mu: f64, sigma: f64, best: f64) -> f64 {
+    let floor = 1e-9 * (1.0 + (mu - best).exp().min(1.0));
+    if sigma < 1e-12 {
+        return (mu - best).max(0.0) + floor;
+    }
+    let z = (mu - best) / sigma;
+    ((mu - best) * normal_cdf(z) + sigma * normal_pdf(z)).max(0.0) + floor
+}
+
+fn normal_pdf(z: f64) -> f64 {
+    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+fn normal_cdf(z: f64) -> f64 {
+    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// The complementary error function (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+fn hamming(a: &Point, b: &Point) -> usize {
+    a.0.iter().zip(&b.0).filter(|(x, y)| x != y).count()
+}
+
+/// Adds `p` to `out` when it is unseen and new; `set` mirrors `out` for quick lookup.
+fn push_fresh(ctx: &Context<'_>, p: Point, out: &mut Vec<Point>, set: &mut HashSet<Point>) {
+    if !ctx.seen(&p) && !set.contains(&p) {
+        set.insert(p.clone());
+        out.push(p);
+    }
+}
+
+/// Up to `want` unseen valid random points (fewer when the space runs out).
+fn random_fresh(ctx: &mut Context<'_>, want: usize, out: &mut Vec<Point>, set: &mut HashSet<Point>) {
+    if let Some(all) = ctx.space.valid_points() {
+        let unseen = all.len().saturating_sub(ctx.seen.len());
+        if unseen <= want.saturating_mul(4) {
+            // Nearly exhausted: take the unseen points in a random order.
+            let mut rest: Vec<&Point> = all.iter().filter(|p| !ctx.seen(p) && !set.contains(*p)).collect();
+            rest.shuffle(ctx.rng);
+            for p in rest.into_iter().take(want) {
+                set.insert(p.clone());
+                out.push(p.clone());
+            }
+            return;
+        }
+        let start = out.len();
+        for _ in 0..want * 8 {
+            if out.len() - start >= want {
+                break;
+            }
+            let p = all[ctx.rng.gen_range(0..all.len())].clone();
+            push_fresh(ctx, p, out, set);
+        }
+        return;
+    }
+    let start = out.len();
+    for _ in 0..want * 8 {
+        if out.len() - start >= want {
+            break;
+        }
+        let p = ctx.space.random_point(ctx.rng);
+        push_fresh(ctx, p, out, set);
+    }
+}
+
+impl Surrogate {
+    /// Best-candidate sampling: each point is the farthest (in the encoding) of a few random unseen ones
+    /// from the points already evaluated or chosen.
+    fn space_filling(&self, ctx: &mut Context<'_>, n: usize) -> Vec<Point> {
+        const TRIES: usize = 8;
+        let mut pool = Vec::new();
+        let mut pool_set = HashSet::new();
+        random_fresh(ctx, n * TRIES, &mut pool, &mut pool_set);
+        let mut chosen: Vec<Vec<f64>> = ctx.history.iter().map(|t| ctx.space.encode(&t.point)).collect();
+        let mut out = Vec::with_capacity(n);
+        let mut taken = vec![false; pool.len()];
+        let encoded: Vec<Vec<f64>> = pool.iter().map(|p| ctx.space.encode(p)).collect();
+        while out.len() < n && out.len() < pool.len() {
+            let mut best: Option<(f64, usize)> = None;
+            for _ in 0..TRIES {
+                let i = ctx.rng.gen_range(0..pool.len());
+                if taken[i] {
+                    continue;
+                }
+                let d = chosen
+                    .iter()
+                    .map(|c| c.iter().zip(&encoded[i]).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+                    .fold(f64::INFINITY, f64::min);
+                if best.map_or(true, |(bd, _)| d > bd) {
+                    best = Some((d, i));
+                }
+            }
+            let i = match best {
+                Some((_, i)) => i,
+                None => match taken.iter().position(|t| !t) {
+                    Some(i) => i,
+                    None => break,
+                },
+            };
+            taken[i] = true;
+            chosen.push(encoded[i].clone());
+            out.push(pool[i].clone());
+        }
+        out
+    }
+
+    /// Exploitation candidates: the neighbourhoods of the best configs — every other value of one
+    /// parameter, and for the best three one step in each of two parameters.
+    fn local_candidates(&self, ctx: &mut Context<'_>) -> Vec<Point> {
+        let (mut out, mut set) = (Vec::new(), HashSet::new());
+        let top: Vec<Point> = ctx.best(self.settings.top_seeds).into_iter().map(|t| t.point.clone()).collect();
+        for (rank, p) in top.iter().enumerate() {
+            for q in ctx.space.neighbours_within(p, u32::MAX) {
+                push_fresh(ctx, q, &mut out, &mut set);
+            }
+            if rank < 3 {
+                for q in ctx.space.neighbours(p) {
+                    for r in ctx.space.neighbours(&q) {
+                        push_fresh(ctx, r, &mut out, &mut set);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Exploration candidates: every unseen valid point of a small space, else a random sample that is
+    /// hill-climbed on the acquisition for two rounds.
+    fn global_candidates(&self, ctx: &mut Context<'_>, model: &Model) -> Vec<Scored> {
+        let score = |ctx: &Context<'_>, pts: &[Point]| -> Vec<Scored> {
+            pts.iter().map(|p| (p.clone(), model.acquisition(ctx.space, p))).collect()
+        };
+        if let Some(all) = ctx.space.valid_points() {
+            if all.len() <= FULL_SCAN {
+                let unseen: Vec<Point> = all.iter().filter(|p| !ctx.seen(p)).cloned().collect();
+                return score(ctx, &unseen);
+            }
+        }
+        let (mut pts, mut set) = (Vec::new(), HashSet::new());
+        random_fresh(ctx, RANDOM_CANDIDATES, &mut pts, &mut set);
+        let mut out = score(ctx, &pts);
+        for _ in 0..2 {
+            let mut order: Vec<usize> = (0..out.len()).collect();
+            order.sort_by(|&a, &b| out[b].1[Rank::Ei as usize].total_cmp(&out[a].1[Rank::Ei as usize]).then(a.cmp(&b)));
+            let mut new = Vec::new();
+            for &i in order.iter().take(self.settings.top_seeds) {
+                for q in ctx.space.neighbours(&out[i].0) {
+                    push_fresh(ctx, q, &mut new, &mut set);
+                }
+            }
+            out.extend(score(ctx, &new));
+        }
+        out
+    }
+
+    /// Appends up to `n` of `cands` to `out`, greedily by acquisition; every point already in `out`
+    /// and every pick penalises the candidates one parameter away from it.
+    fn pick(&self, ctx: &mut Context<'_>, mut scored: Vec<Scored>, rank: Rank, n: usize, out: &mut Vec<Point>) {
+        scored.retain(|(p, _)| !out.contains(p));
+        // A random order first, so that ties in the acquisition are broken by the seed.
+        scored.shuffle(ctx.rng);
+        let mut acq: Vec<f64> = scored.iter().map(|(_, a)| a[rank as usize]).collect();
+        let cands: Vec<Point> = scored.into_iter().map(|(p, _)| p).collect();
+        let penalise = |acq: &mut [f64], pick: &Point| {
+            for (a, c) in acq.iter_mut().zip(&cands) {
+                if hamming(c, pick) <= 1 {
+                    *a *= self.settings.penalty;
+                }
+            }
+        };
+        for o in out.iter() {
+            penalise(&mut acq, o);
+        }
+        let mut taken = vec![false; cands.len()];
+        for _ in 0..n {
+            let mut best: Option<usize> = None;
+            for (i, a) in acq.iter().enumerate() {
+                if !taken[i] && best.map_or(true, |b| *a > acq[b]) {
+                    best = Some(i);
+                }
+            }
+            let Some(i) = best else { break };
+            taken[i] = true;
+            penalise(&mut acq, &cands[i]);
+            out.push(cands[i].clone());
+        }
+    }
+}
+
+impl Strategy for Surrogate {
+    fn name(&self) -> &str {
+        "surrogate"
+    }
+
+    fn propose(&mut self, ctx: &mut Context<'_>, n: usize) -> Vec<Point> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let dims = ctx.space.params().len();
+        let settings = self.settings.clone();
+        let model = if ctx.history.len() >= init_size(dims) { Model::fit(ctx, &settings) } else { None };
+        let Some(model) = model else { return self.space_filling(ctx, n) };
+        self.fits += 1;
+        let local: Vec<Scored> = self
+            .local_candidates(ctx)
+            .into_iter()
+            .map(|p| {
+                let a = model.acquisition(ctx.space, &p);
+                (p, a)
+            })
+            .collect();
+        let global = self.global_candidates(ctx, &model);
+        self.candidates = local.len() + global.len();
+        let explore = ((n as f64 * settings.explore.clamp(0.0, 1.0)).round() as usize).min(n);
+        let mut out = Vec::with_capacity(n);
+        self.pick(ctx, local, Rank::Mean, n - explore, &mut out);
+        // Exploration takes its share, and whatever the neighbourhoods could not fill.
+        let rest = n - out.len();
+        self.pick(ctx, global, Rank::Ei, rest, &mut out);
+        if out.len() < n {
+            let mut set: HashSet<Point> = out.iter().cloned().collect();
+            let want = n - out.len();
+            random_fresh(ctx, want, &mut out, &mut set);
+        }
+        out
+    }
+
+    fn report(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("model_fits".into(), self.fits.into());
+        m.insert("last_candidates".into(), self.candidates.into());
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::Rng;
+    use rand::SeedableRng;
+
+    fn space() -> Space {
+        Space::builder().param("a", 0..8).param("b", 0..8).build().expect("a valid space")
+    }
+
+    fn trial(space: &Space, a: u32, b: u32, score: Option<f64>) -> Trial {
+        let point = Point(vec![a, b]);
+        Trial {
+            config: space.config(&point),
+            point,
+            score,
+            failure: score.is_none().then(|| "launch failed".to_owned()),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Fits the model on `history` with a fixed seed; returns the performance forest's prediction at
+    /// every grid point and whether a feasibility model was fitted.
+    fn fit(space: &Space, history: &[Trial]) -> (Vec<(f64, f64)>, bool) {
+        let seen: HashSet<Point> = history.iter().map(|t| t.point.clone()).collect();
+        let mut rng = Rng::seed_from_u64(5);
+        let mut ctx =
+            Context { space, history, seen: &seen, rng: &mut rng, population_size: 4, temperature: 0.8, remaining: 10 };
+        let model = Model::fit(&mut ctx, &SurrogateSettings::default()).expect("enough valid trials");
+        let all = space.valid_points().expect("small space");
+        (all.iter().map(|p| model.perf.predict(&space.encode(p))).collect(), model.feasible.is_some())
+    }
+
+    #[test]
+    fn failed_trials_never_reach_the_performance_model() {
+        let s = space();
+        let valid: Vec<Trial> = [(0, 0, 1.0), (2, 5, 3.0), (5, 5, 4.0), (7, 1, 2.0), (3, 3, 2.5)]
+            .iter()
+            .map(|&(a, b, y)| trial(&s, a, b, Some(y)))
+            .collect();
+        let (alone, feasibility) = fit(&s, &valid);
+        assert!(!feasibility, "no failures, no feasibility model");
+        // The same valid trials with failures interleaved, some right next to the best: the performance
+        // forest is the same, prediction for prediction.
+        let mut mixed = Vec::new();
+        for (i, t) in valid.iter().enumerate() {
+            mixed.push(t.clone());
+            mixed.push(trial(&s, 5 + (i as u32 % 3), 6, None));
+        }
+        let (with_failures, feasibility) = fit(&s, &mixed);
+        assert!(feasibility, "failures train the feasibility model");
+        assert_eq!(alone, with_failures);
+    }
+
+    #[test]
+    fn normal_helpers_match_known_values() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(1.959964) - 0.975).abs() < 1e-6);
+        assert!((normal_cdf(-1.959964) - 0.025).abs() < 1e-6);
+        assert!((normal_pdf(0.0) - 0.398942280).abs() < 1e-8);
+    }
+
+    #[test]
+    fn expected_improvement_prefers_mean_and_uncertainty() {
+        let best = 1.0;
+        assert!(expected_improvement(1.5, 0.1, best) > expected_improvement(1.2, 0.1, best));
+        assert!(expected_improvement(0.5, 1.0, best) > expected_improvement(0.5, 0.1, best));
+        assert!(expected_improvement(0.0, 0.0, best) > 0.0, "the floor keeps every candidate ranked");
+        assert!(expected_improvement(0.9, 0.0, best) > expected_improvement(0.0, 0.0, best));
+    }
+}

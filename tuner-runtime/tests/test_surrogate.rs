@@ -1,0 +1,171 @@
+//! The surrogate strategy: failures stay out of the performance model, runs are reproducible by seed,
+//! every proposal is valid and new, and it finds the 2% band on our replay tables.
+
+mod synthetic;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tuner_runtime::strategy::{Context, Surrogate};
+use tuner_runtime::{Config, Objective, Point, Replay, Space, Strategy, Trial, Tuner};
+
+fn data(name: &str) -> String {
+    format!("{}/../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Wraps the surrogate and records every proposal that is invalid, already evaluated, repeated within
+/// its batch, or a batch shorter than the unseen valid points allow.
+struct Checked {
+    inner: Surrogate,
+    problems: Rc<RefCell<Vec<String>>>,
+    proposals: Rc<RefCell<usize>>,
+}
+
+impl Strategy for Checked {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn propose(&mut self, ctx: &mut Context<'_>, n: usize) -> Vec<Point> {
+        let out = self.inner.propose(ctx, n);
+        let mut problems = self.problems.borrow_mut();
+        for (i, p) in out.iter().enumerate() {
+            if !ctx.space.is_valid(p) {
+                problems.push(format!("invalid proposal {p:?}"));
+            }
+            if ctx.seen(p) {
+                problems.push(format!("proposal {p:?} was evaluated already"));
+            }
+            if out[..i].contains(p) {
+                problems.push(format!("proposal {p:?} repeated in its batch"));
+            }
+        }
+        let unseen = ctx.space.valid_count().map_or(usize::MAX, |c| c - ctx.seen.len());
+        if out.len() < n.min(unseen) {
+            problems.push(format!("short batch: {} of {} ({} unseen)", out.len(), n, unseen));
+        }
+        *self.proposals.borrow_mut() += out.len();
+        out
+    }
+
+    fn observe(&mut self, ctx: &mut Context<'_>, batch: &[Trial]) {
+        self.inner.observe(ctx, batch);
+    }
+}
+
+/// Runs the surrogate and returns the history, checking every proposal along the way.
+fn run(space: &Space, objective: impl Objective, budget: usize, population: usize, seed: u64) -> Vec<Trial> {
+    let problems = Rc::new(RefCell::new(Vec::new()));
+    let proposals = Rc::new(RefCell::new(0));
+    let strategy = Checked { inner: Surrogate::new(), problems: problems.clone(), proposals: proposals.clone() };
+    let mut tuner = Tuner::new(space.clone(), objective)
+        .max_evaluations(budget)
+        .population_size(population)
+        .seed(seed)
+        .verbose(false)
+        .progress(false)
+        .strategy(strategy);
+    let _ = tuner.tune();
+    assert!(problems.borrow().is_empty(), "seed {seed}: {:?}", problems.borrow());
+    // Every evaluation came from the surrogate itself, none from the tuner's random top-up.
+    assert_eq!(*proposals.borrow(), tuner.evaluation_count(), "seed {seed}");
+    tuner.history().to_vec()
+}
+
+fn best_time(history: &[Trial]) -> Option<f64> {
+    history.iter().filter_map(|t| t.score).map(|s| 1.0 / s).min_by(f64::total_cmp)
+}
+
+/// How many of `seeds` runs end within 2% of the optimum.
+fn hits(problem: &synthetic::Problem, objective: impl Fn(&Config) -> f64, budget: usize, seeds: u64) -> u64 {
+    (0..seeds)
+        .filter(|&seed| {
+            let history = run(&problem.space, &objective, budget, 20, seed);
+            // Judge by the true table: a failure scored as slow is still a failure.
+            history
+                .iter()
+                .any(|t| problem.times.get(&t.point).copied().flatten().is_some_and(|x| x <= problem.optimum * 1.02))
+        })
+        .count() as u64
+}
+
+#[test]
+fn failures_around_the_optimum_do_not_hide_it() {
+    let problem = synthetic::clustered_failures();
+    let failing = problem.failures();
+    assert!(failing * 10 >= problem.times.len(), "the table fails often: {failing} of {}", problem.times.len());
+    let seeds = 20;
+    let honest = |c: &Config| problem.outcome(c).score().unwrap_or(0.0);
+    let found = hits(&problem, honest, 100, seeds);
+    assert!(found >= 17, "found the optimum with {found} of {seeds} seeds");
+    // The trap the surrogate avoids: a failure fed to the model as a very slow measurement (Kernel
+    // Tuner's bayes_opt placeholder) makes the optimum's neighbourhood look bad.
+    let placeholder = |c: &Config| problem.outcome(c).score().unwrap_or(1e-3 / problem.optimum);
+    let trapped = hits(&problem, placeholder, 100, seeds);
+    eprintln!("clustered failures, {seeds} seeds: {found} found the optimum, {trapped} with failures as slow scores");
+    assert!(found >= trapped + 10, "honest failures {found} vs failures as slow scores {trapped}");
+}
+
+#[test]
+fn same_seed_same_run_other_seed_other_run() {
+    let problem = synthetic::gemm(false);
+    let points = |seed| run(&problem.space, &problem, 60, 20, seed).into_iter().map(|t| t.point).collect::<Vec<_>>();
+    let a = points(3);
+    assert_eq!(a, points(3));
+    assert_ne!(a, points(4));
+}
+
+#[test]
+fn proposals_are_valid_and_new_on_a_space_too_big_to_scan() {
+    let problem = synthetic::gemm(true);
+    // More valid points than the surrogate scores exhaustively (its `FULL_SCAN`, 4096).
+    assert!(problem.space.valid_count().is_some_and(|n| n > 4_096));
+    for seed in 0..2 {
+        let history = run(&problem.space, &problem, 60, 20, seed);
+        assert_eq!(history.len(), 60);
+    }
+}
+
+#[test]
+fn runs_a_space_to_exhaustion_without_repeats() {
+    let space =
+        Space::builder().param("x", 0..6).param("y", 0..5).constraint("x + y != 3").build().expect("a valid space");
+    let objective = |c: &Config| {
+        if c.int("x") == Some(0) {
+            0.0
+        } else {
+            1.0 + (c.int("x").unwrap_or(0) * c.int("y").unwrap_or(0)) as f64
+        }
+    };
+    let history = run(&space, objective, 100, 7, 1);
+    assert_eq!(history.len(), space.valid_count().expect("small space"));
+}
+
+/// The fraction of seeds whose best config is within 2% of the table's optimum.
+fn success(table: &str, budget: usize, seeds: u64) -> f64 {
+    let replay = Replay::load(data(table)).expect("committed table loads");
+    let optimum = replay.optimum().0;
+    let mut hits = 0;
+    for seed in 0..seeds {
+        let history = run(replay.space(), &replay, budget, 20, seed);
+        if best_time(&history).is_some_and(|t| t <= optimum * 1.02) {
+            hits += 1;
+        }
+    }
+    hits as f64 / seeds as f64
+}
+
+#[test]
+fn finds_the_two_percent_band_on_the_committed_tables() {
+    for (table, budget, floor) in [
+        ("reduce.json", 50, 0.9),
+        ("stencil.json", 50, 0.9),
+        ("transpose.json", 50, 0.9),
+        ("reduce.json", 100, 1.0),
+        ("stencil.json", 100, 1.0),
+        ("transpose.json", 100, 1.0),
+    ] {
+        let got = success(table, budget, 20);
+        assert!(got >= floor, "{table} at {budget} evaluations: {got} of seeds within 2%, want >= {floor}");
+    }
+}
