@@ -135,10 +135,9 @@ fn scan(text: &str, names: &[String]) -> Vec<RawConfig> {
                 let consumed = stream.byte_offset();
                 if let Some(mut c) = configs_in(&v, names) {
                     // A container of configs is the answer as a whole; loose objects accumulate.
-                    if matches!(&v, Json::Object(m) if m.contains_key("configs")) || v.is_array() {
-                        if found.is_empty() {
-                            return c;
-                        }
+                    let container = matches!(&v, Json::Object(m) if m.contains_key("configs")) || v.is_array();
+                    if container && found.is_empty() {
+                        return c;
                     }
                     found.append(&mut c);
                     i = at + consumed.max(1);

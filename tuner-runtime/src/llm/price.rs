@@ -25,7 +25,7 @@ pub const PRICES: &[(&str, f64, f64)] = &[
 pub fn price(model: &str) -> Option<(f64, f64)> {
     PRICES
         .iter()
-        .find(|(name, _, _)| model == *name || model.strip_prefix(name).is_some_and(|rest| is_date_suffix(rest)))
+        .find(|(name, _, _)| model == *name || model.strip_prefix(name).is_some_and(is_date_suffix))
         .map(|&(_, input, output)| (input, output))
 }
 
