@@ -293,6 +293,7 @@ fn the_strategy_validates_every_proposal() {
     })
     .max_evaluations(12)
     .population_size(4)
+    .temperature(0.3)
     .verbose(false)
     .seed(3)
     .strategy(strategy);
@@ -328,6 +329,13 @@ fn the_strategy_validates_every_proposal() {
     }
     // The prompt shows the model its rejected proposals as failures.
     let seen = server.requests();
+    assert!(seen.iter().all(|r| r.body["temperature"] == 0.3), "the tuner's temperature passes through");
+    assert!(seen.iter().all(|r| r.body["seed"].is_u64()), "a seed drawn from the tuner's generator");
+    assert_eq!(
+        seen[0].body["response_format"]["json_schema"]["schema"]["properties"]["configs"]["items"]["properties"]
+            ["block"]["enum"],
+        json!([64, 128, 256, 512])
+    );
     let last_prompt = seen.last().unwrap().body["messages"][1]["content"].as_str().unwrap().to_owned();
     assert!(last_prompt.contains("rejected"), "{last_prompt}");
     assert!(last_prompt.contains("block * items <= 1024"), "{last_prompt}");
@@ -402,7 +410,8 @@ fn cli_without_an_endpoint_uses_the_builtin_search_and_says_so_once() {
 #[test]
 #[cfg(feature = "cli")]
 fn cli_json_carries_the_llm_figures() {
-    let server = FakeServer::start(vec![ok(r#"{"configs":[{"tile":16,"rows":2,"pad":1},{"tile":99,"rows":2,"pad":1}]}"#)]);
+    let server =
+        FakeServer::start(vec![ok(r#"{"configs":[{"tile":16,"rows":2,"pad":1},{"tile":99,"rows":2,"pad":1}]}"#)]);
     let (v, _) = replay_llm(&[("OPENAI_BASE_URL", &server.url), ("OPENAI_API_KEY", "sk-cli-secret")], &["-v"]);
     for key in ["llm_calls", "llm_rejected", "prompt_tokens", "completion_tokens", "cost_usd", "fallback"] {
         assert!(v.get(key).is_some(), "missing `{key}` in {v}");
