@@ -4,6 +4,7 @@
 //! `cargo-autotune <cmd>`. Both work: a leading `autotune` argument is dropped. Human diagnostics go to
 //! stderr, results to stdout. Exit codes: 0 success, 1 a check found problems, 2 an error.
 
+mod bench;
 mod replay;
 
 use std::ffi::OsString;
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Tune against a recorded table (Kernel Tuner cache format), with no GPU.
     Replay(replay::ReplayArgs),
+    /// Measure a strategy's search efficiency on a recorded table over many seeds and budgets (JSON Lines).
+    Bench(bench::BenchArgs),
 }
 
 /// Parses `args` (including the program name) and runs the command; returns the exit code.
@@ -51,6 +54,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
 pub fn run(command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Replay(args) => replay::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

@@ -1,0 +1,114 @@
+//! `cargo autotune bench`: measure a strategy's search efficiency on a recorded table over many seeds.
+//!
+//! `replay` runs one search and reports how close it came; judging a strategy takes the same search
+//! repeated over seeds and budgets, and the whole trajectory of each run (to draw convergence curves and
+//! count evaluations to a quality band). Spawning one `replay` process per run would do, but this does
+//! the runs in one process and prints every trajectory, which is what `scripts/bench_search.py` reads.
+//!
+//! Every (budget, seed) pair is a separate run from scratch: a strategy may plan with the budget it is
+//! given (the tuner tells it the evaluations remaining), so the result at budget 50 is not read off a
+//! run at budget 200.
+//!
+//! Output (stdout) is JSON Lines, one object per run, `"type": "run"`: `table`, `strategy`, `budget`,
+//! `seed`, `optimum_time` (ms, the table's fastest config), `best_time` (ms, or null when nothing valid
+//! was found), `ratio` (`best_time / optimum_time`, null likewise), `evaluations`, `first_within_2pct`
+//! (1-based, or null), `invalid` (count), `wall_ms` (the search's own wall time: strategy plus table
+//! lookups), `times` (the recorded time in ms of each evaluation in order, null for a failed config),
+//! plus whatever the strategy reports. The seeds are `first_seed .. first_seed + seeds`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::replay::Replay;
+use crate::strategy::StrategyKind;
+use crate::tuner::Tuner;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The recorded table (Kernel Tuner cache-file format).
+    #[arg(long)]
+    pub table: PathBuf,
+    /// The search strategy.
+    #[arg(long, value_enum)]
+    pub strategy: StrategyKind,
+    /// Budgets (evaluations allowed), comma-separated; each is a separate run per seed.
+    #[arg(long, value_delimiter = ',', default_value = "20,50,100,200")]
+    pub budgets: Vec<usize>,
+    /// How many seeds to run per budget.
+    #[arg(long, default_value_t = 30)]
+    pub seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// Batch size and population of population-based strategies.
+    #[arg(long, default_value_t = 20)]
+    pub population: usize,
+    /// Sampling temperature passed to strategies that sample.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    let replay = Replay::load(&args.table)?;
+    let table_name = replay.path().display().to_string();
+    let (optimum_time, _) = replay.optimum();
+    anyhow::ensure!(optimum_time.is_finite(), "table {table_name} records no valid config");
+    let strategy_name = clap::ValueEnum::to_possible_value(&args.strategy)
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_else(|| format!("{:?}", args.strategy));
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for &budget in &args.budgets {
+        for seed in args.first_seed..args.first_seed + args.seeds {
+            let started = Instant::now();
+            let mut tuner = Tuner::new(replay.space().clone(), &replay)
+                .max_evaluations(budget)
+                .population_size(args.population)
+                .temperature(args.temperature)
+                .seed(seed)
+                .verbose(false)
+                .progress(false)
+                .boxed_strategy(args.strategy.build());
+            // NoValidConfig is a result here (ratio null), not an error.
+            let best = tuner.tune().ok();
+            let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+            let times: Vec<Option<f64>> = tuner
+                .history()
+                .iter()
+                .map(|t| match t.score {
+                    Some(_) => replay.time(&t.config).ok().flatten(),
+                    None => None,
+                })
+                .collect();
+            let best_time = match &best {
+                Some(c) => replay.time(c).with_context(|| format!("the best config of seed {seed}"))?,
+                None => None,
+            };
+            let first_within_2pct = times.iter().position(|t| t.is_some_and(|t| t <= optimum_time * 1.02)).map(|i| i + 1);
+            let mut obj = serde_json::Map::new();
+            obj.insert("type".into(), "run".into());
+            obj.insert("table".into(), table_name.clone().into());
+            obj.insert("strategy".into(), strategy_name.clone().into());
+            obj.insert("budget".into(), budget.into());
+            obj.insert("seed".into(), seed.into());
+            obj.insert("optimum_time".into(), optimum_time.into());
+            obj.insert("best_time".into(), best_time.into());
+            obj.insert("ratio".into(), best_time.map(|t| t / optimum_time).into());
+            obj.insert("evaluations".into(), tuner.evaluation_count().into());
+            obj.insert("first_within_2pct".into(), first_within_2pct.into());
+            obj.insert("invalid".into(), times.iter().filter(|t| t.is_none()).count().into());
+            obj.insert("wall_ms".into(), wall_ms.into());
+            obj.insert("times".into(), times.into());
+            for (k, v) in tuner.strategy_report() {
+                obj.entry(k).or_insert(v);
+            }
+            writeln!(out, "{}", serde_json::Value::Object(obj))?;
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
