@@ -826,4 +826,42 @@ mod tests {
         i.insert(Point(vec![2]), 5.0, 3);
         assert_eq!(i.members.len(), 3, "no duplicates");
     }
+
+    fn offline() -> LlmEvolution {
+        // The model is switched off: only the islands and the classical operators run.
+        LlmEvolution::with_client(None, String::new(), String::new())
+    }
+
+    #[test]
+    fn migration_moves_each_islands_elite_to_the_next() {
+        let mut s = offline();
+        s.islands = vec![Island::default(), Island::default(), Island::default()];
+        s.islands[0].insert(Point(vec![0]), 9.0, 4);
+        s.islands[1].insert(Point(vec![1]), 5.0, 4);
+        s.islands[2].insert(Point(vec![2]), 1.0, 4);
+        s.migrate(4);
+        assert_eq!(s.islands[1].best(), Some(&(Point(vec![0]), 9.0)));
+        assert_eq!(s.islands[2].best(), Some(&(Point(vec![1]), 5.0)));
+        assert!(s.islands[0].members.contains(&(Point(vec![2]), 1.0)), "the ring closes");
+    }
+
+    #[test]
+    fn without_the_model_the_islands_still_search() {
+        let space = space();
+        let mut tuner = crate::Tuner::new(space.clone(), |c: &crate::Config| {
+            (c.int("block").unwrap() + c.int("items").unwrap() + c.int("shfl").unwrap()) as f64
+        })
+        .max_evaluations(14)
+        .population_size(4)
+        .verbose(false)
+        .seed(2)
+        .strategy(offline());
+        let best = tuner.tune().unwrap();
+        assert_eq!(tuner.evaluation_count(), 14, "the whole budget (16 valid configs)");
+        assert_eq!(best.int("block"), Some(256));
+        let report = tuner.strategy_report();
+        assert_eq!(report["fallback"], true);
+        assert_eq!(report["llm_calls"], 0);
+        assert!(report["improvements_classical"].as_u64().unwrap() >= 1, "{report:?}");
+    }
 }
