@@ -13,3 +13,5 @@ mod fixture_offline;
 mod cache_miss;
 // Damaged, hand-edited and crafted entries fail the build, naming the file.
 mod corrupt_cache;
+// `cargo autotune check` on the kernels crate and on a fixture with a stale entry.
+mod cli;

@@ -136,6 +136,9 @@ pub fn is_truthy(value: Option<&str>) -> bool {
 
 /// The build-script entry point: see the module docs.
 pub fn tune_crate() -> Result<(), Error> {
+    // The benchmark measures in worker processes that are this executable run again (see `crate::gpu`).
+    #[cfg(feature = "cuda")]
+    crate::cuda::worker::serve_if_worker();
     let env = BuildEnv::from_process()?;
     let mut gpu = if env.offline { None } else { detect_gpu() };
     let stdout = std::io::stdout();
@@ -145,6 +148,13 @@ pub fn tune_crate() -> Result<(), Error> {
 
 /// The GPU to tune on, when the crate was built with `cuda` and one is visible.
 fn detect_gpu() -> Option<Box<dyn Gpu>> {
+    #[cfg(feature = "cuda")]
+    {
+        match crate::gpu::CudaGpu::detect() {
+            Ok(gpu) => return Some(Box::new(gpu)),
+            Err(e) => eprintln!("autotune: no GPU to tune on: {e}"),
+        }
+    }
     None
 }
 

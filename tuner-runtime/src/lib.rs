@@ -51,6 +51,8 @@ pub mod worker;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -5,7 +5,12 @@
 //! stderr, results to stdout. Exit codes: 0 success, 1 a check found problems, 2 an error.
 
 mod bench;
+mod check;
+mod crate_args;
+pub mod json;
+mod list;
 mod replay;
+mod tune;
 
 use std::ffi::OsString;
 
@@ -23,6 +28,12 @@ pub struct Cli {
 pub enum Command {
     /// Tune against a recorded table (Kernel Tuner cache format), with no GPU.
     Replay(replay::ReplayArgs),
+    /// Tune every cache miss of a crate on this GPU and write the entries, without building the crate.
+    Tune(tune::TuneArgs),
+    /// Check that every kernel of a crate has a fresh, valid cache entry (exit 1 listing problems); no GPU.
+    Check(check::CheckArgs),
+    /// List each kernel, its devices, best config and speed-up over the default.
+    List(list::ListArgs),
     /// Measure a strategy's search efficiency on a recorded table over many seeds and budgets (JSON Lines).
     Bench(bench::BenchArgs),
 }
@@ -54,6 +65,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
 pub fn run(command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Replay(args) => replay::run(args),
+        Command::Tune(args) => tune::run(args),
+        Command::Check(args) => check::run(args),
+        Command::List(args) => list::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }
