@@ -53,6 +53,15 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write_runs(&args, &mut out)?;
+    out.flush()?;
+    Ok(0)
+}
+
+/// Runs every (budget, seed) of `args` and writes one JSON line per run to `out`.
+fn write_runs(args: &BenchArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let replay = Replay::load(&args.table)?;
     let table_name = replay.path().display().to_string();
     let (optimum_time, _) = replay.optimum();
@@ -60,8 +69,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let strategy_name = clap::ValueEnum::to_possible_value(&args.strategy)
         .map(|v| v.get_name().to_owned())
         .unwrap_or_else(|| format!("{:?}", args.strategy));
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     for &budget in &args.budgets {
         for seed in args.first_seed..args.first_seed + args.seeds {
             let started = Instant::now();
@@ -109,6 +116,57 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             writeln!(out, "{}", serde_json::Value::Object(obj))?;
         }
     }
-    out.flush()?;
-    Ok(0)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench(strategy: StrategyKind) -> Vec<serde_json::Value> {
+        let args = BenchArgs {
+            table: concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/transpose.json").into(),
+            strategy,
+            budgets: vec![5, 30],
+            seeds: 3,
+            first_seed: 7,
+            population: 10,
+            temperature: 0.8,
+        };
+        let mut out = Vec::new();
+        write_runs(&args, &mut out).expect("bench runs");
+        String::from_utf8(out).expect("utf-8").lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+    }
+
+    #[test]
+    fn one_line_per_budget_and_seed_with_a_consistent_trajectory() {
+        let runs = bench(StrategyKind::Random);
+        assert_eq!(runs.len(), 6);
+        for (i, r) in runs.iter().enumerate() {
+            assert_eq!(r["type"], "run");
+            assert_eq!(r["strategy"], "random");
+            assert_eq!(r["budget"], if i < 3 { 5 } else { 30 });
+            assert_eq!(r["seed"], 7 + (i as u64 % 3));
+            let times = r["times"].as_array().expect("times");
+            assert_eq!(times.len() as u64, r["evaluations"].as_u64().expect("evaluations"));
+            assert_eq!(times.iter().filter(|t| t.is_null()).count() as u64, r["invalid"].as_u64().expect("invalid"));
+            let best = times.iter().filter_map(|t| t.as_f64()).fold(f64::INFINITY, f64::min);
+            assert_eq!(r["best_time"].as_f64().expect("a valid config"), best);
+            let optimum = r["optimum_time"].as_f64().expect("optimum");
+            assert_eq!(r["ratio"].as_f64().expect("ratio"), best / optimum);
+            let first = times.iter().position(|t| t.as_f64().is_some_and(|t| t <= optimum * 1.02)).map(|i| i as u64 + 1);
+            assert_eq!(r["first_within_2pct"].as_u64(), first);
+        }
+    }
+
+    #[test]
+    fn reproducible_by_seed() {
+        let strip = |mut v: Vec<serde_json::Value>| {
+            v.iter_mut().for_each(|r| {
+                r.as_object_mut().expect("object").remove("wall_ms");
+            });
+            v
+        };
+        assert_eq!(strip(bench(StrategyKind::De)), strip(bench(StrategyKind::De)));
+    }
 }
