@@ -71,7 +71,7 @@ fn strategy(name: &str) -> Result<StrategyKind, String> {
 }
 
 /// The strategy; the surrogate's settings can be overridden for experiments with `SURROGATE_EXPLORE`,
-/// `SURROGATE_PENALTY`, `SURROGATE_FEASIBILITY_POWER`, `SURROGATE_TOP_SEEDS` and `SURROGATE_TREES`.
+/// `SURROGATE_PENALTY`, `SURROGATE_FEASIBILITY_POWER`, `SURROGATE_TOP_SEEDS`, `SURROGATE_TREES` and `SURROGATE_CLIMB_STEPS`.
 fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
     if kind != StrategyKind::Surrogate {
         return kind.build();
@@ -92,6 +92,9 @@ fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
     }
     if let Some(v) = var("SURROGATE_TREES") {
         s.trees = v as usize;
+    }
+    if let Some(v) = var("SURROGATE_CLIMB_STEPS") {
+        s.climb_steps = v as usize;
     }
     Box::new(Surrogate::with_settings(s))
 }

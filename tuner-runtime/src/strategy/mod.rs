@@ -8,6 +8,8 @@
 
 mod differential_evolution;
 #[cfg(feature = "llm")]
+mod hybrid;
+#[cfg(feature = "llm")]
 mod llm_evolution;
 mod local_search;
 mod random;
@@ -19,6 +21,8 @@ use crate::space::{Point, Space};
 use crate::tuner::Trial;
 
 pub use differential_evolution::DifferentialEvolution;
+#[cfg(feature = "llm")]
+pub use hybrid::Hybrid;
 #[cfg(feature = "llm")]
 pub use llm_evolution::{Journal, JournalEntry, LlmEvolution, Overlap};
 pub use local_search::LocalSearch;
@@ -89,12 +93,17 @@ pub enum StrategyKind {
     De,
     /// Hill climbing over neighbouring values with restarts.
     Local,
-    /// Model-based: a random forest of the history ranks candidates by expected improvement.
+    /// Model-based: random forests of the history rank neighbourhoods of the best configs by predicted
+    /// performance and the rest of the space by expected improvement; failures in a separate model.
     Surrogate,
     /// Islands evolved by an LLM (the endpoint in OPENAI_BASE_URL / OPENAI_API_KEY), classical operators
     /// covering for it; the built-in search when no endpoint is configured.
     #[cfg(feature = "llm")]
     Llm,
+    /// LLM proposals ranked and filtered by the surrogate, mixed with its own; the surrogate alone when
+    /// no endpoint is configured.
+    #[cfg(feature = "llm")]
+    Hybrid,
 }
 
 impl StrategyKind {
@@ -106,6 +115,8 @@ impl StrategyKind {
             StrategyKind::Surrogate => Box::new(Surrogate::new()),
             #[cfg(feature = "llm")]
             StrategyKind::Llm => Box::new(LlmEvolution::from_env()),
+            #[cfg(feature = "llm")]
+            StrategyKind::Hybrid => Box::new(Hybrid::from_env()),
         }
     }
 }

@@ -83,11 +83,20 @@ pub struct SurrogateSettings {
     pub top_seeds: usize,
     /// Trees in the performance forest (the feasibility forest has half as many).
     pub trees: usize,
+    /// The longest climb on the predicted mean from each of the best configs.
+    pub climb_steps: usize,
 }
 
 impl Default for SurrogateSettings {
     fn default() -> SurrogateSettings {
-        SurrogateSettings { explore: 0.25, penalty: 0.7, feasibility_power: 0.5, top_seeds: 8, trees: 32 }
+        SurrogateSettings {
+            explore: 0.25,
+            penalty: 0.7,
+            feasibility_power: 0.5,
+            top_seeds: 8,
+            trees: 32,
+            climb_steps: 8,
+        }
     }
 }
 
@@ -127,6 +136,8 @@ struct Model {
     feasible: Option<Forest>,
     /// The best standardised target so far.
     best: f64,
+    /// The median standardised target so far.
+    median: f64,
     feasibility_power: f64,
 }
 
@@ -144,6 +155,9 @@ impl Model {
         let sd = (raw.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / raw.len() as f64).sqrt().max(1e-12);
         let y: Vec<f64> = raw.iter().map(|y| (y - mean) / sd).collect();
         let best = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut sorted = y.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
         let params = ForestParams { trees: settings.trees.max(1), ..ForestParams::default() };
         let perf = Forest::fit(&x, &y, None, &params, ctx.rng);
         let feasible = if ctx.history.iter().any(|t| t.score.is_none()) {
@@ -154,7 +168,7 @@ impl Model {
         } else {
             None
         };
-        Some(Model { perf, feasible, best, feasibility_power: settings.feasibility_power })
+        Some(Model { perf, feasible, best, median, feasibility_power: settings.feasibility_power })
     }
 
     /// Both acquisitions of `p` (higher is better, always positive), each scaled by its chance of
@@ -301,8 +315,10 @@ impl Surrogate {
     }
 
     /// Exploitation candidates: the neighbourhoods of the best configs — every other value of one
-    /// parameter, and for the best three one step in each of two parameters.
-    fn local_candidates(&self, ctx: &mut Context<'_>) -> Vec<Point> {
+    /// parameter, and for the best three one step in each of two parameters — and the configs met by
+    /// climbing the predicted mean from each of them (a steepest-ascent walk over those neighbourhoods,
+    /// which reaches the model's optimum near a good config even when it is several parameters away).
+    fn local_candidates(&self, ctx: &mut Context<'_>, model: &Model) -> Vec<Scored> {
         let (mut out, mut set) = (Vec::new(), HashSet::new());
         let top: Vec<Point> = ctx.best(self.settings.top_seeds).into_iter().map(|t| t.point.clone()).collect();
         for (rank, p) in top.iter().enumerate() {
@@ -317,7 +333,33 @@ impl Surrogate {
                 }
             }
         }
-        out
+        let mut scored: Vec<Scored> = out
+            .into_iter()
+            .map(|p| {
+                let a = model.acquisition(ctx.space, &p);
+                (p, a)
+            })
+            .collect();
+        for start in &top {
+            let mut here = start.clone();
+            let mut here_acq = model.acquisition(ctx.space, &here)[Rank::Mean as usize];
+            for _ in 0..self.settings.climb_steps {
+                let mut next: Option<(Point, [f64; 2])> = None;
+                for q in ctx.space.neighbours_within(&here, u32::MAX) {
+                    let a = model.acquisition(ctx.space, &q);
+                    if a[Rank::Mean as usize] > next.as_ref().map_or(here_acq, |(_, b)| b[Rank::Mean as usize]) {
+                        next = Some((q, a));
+                    }
+                }
+                let Some((q, a)) = next else { break };
+                if !ctx.seen(&q) && set.insert(q.clone()) {
+                    scored.push((q.clone(), a));
+                }
+                here = q;
+                here_acq = a[Rank::Mean as usize];
+            }
+        }
+        scored
     }
 
     /// Exploration candidates: every unseen valid point of a small space, else a random sample that is
@@ -349,14 +391,24 @@ impl Surrogate {
         out
     }
 
-    /// Appends up to `n` of `cands` to `out`, greedily by acquisition; every point already in `out`
-    /// and every pick penalises the candidates one parameter away from it.
-    fn pick(&self, ctx: &mut Context<'_>, mut scored: Vec<Scored>, rank: Rank, n: usize, out: &mut Vec<Point>) {
-        scored.retain(|(p, _)| !out.contains(p));
+    /// Appends up to `n` of `scored` to `out`, greedily by acquisition; every point already in `out`
+    /// and every pick penalises the candidates one parameter away from it. Candidates marked external
+    /// are taken at most `external_cap` times; the count taken is returned.
+    fn pick(
+        &self,
+        ctx: &mut Context<'_>,
+        mut scored: Vec<(Point, [f64; 2], bool)>,
+        rank: Rank,
+        n: usize,
+        external_cap: usize,
+        out: &mut Vec<Point>,
+    ) -> usize {
+        scored.retain(|(p, _, _)| !out.contains(p));
         // A random order first, so that ties in the acquisition are broken by the seed.
         scored.shuffle(ctx.rng);
-        let mut acq: Vec<f64> = scored.iter().map(|(_, a)| a[rank as usize]).collect();
-        let cands: Vec<Point> = scored.into_iter().map(|(p, _)| p).collect();
+        let mut acq: Vec<f64> = scored.iter().map(|(_, a, _)| a[rank as usize]).collect();
+        let external: Vec<bool> = scored.iter().map(|(_, _, e)| *e).collect();
+        let cands: Vec<Point> = scored.into_iter().map(|(p, _, _)| p).collect();
         let penalise = |acq: &mut [f64], pick: &Point| {
             for (a, c) in acq.iter_mut().zip(&cands) {
                 if hamming(c, pick) <= 1 {
@@ -368,17 +420,99 @@ impl Surrogate {
             penalise(&mut acq, o);
         }
         let mut taken = vec![false; cands.len()];
+        let mut externals = 0;
         for _ in 0..n {
             let mut best: Option<usize> = None;
             for (i, a) in acq.iter().enumerate() {
-                if !taken[i] && best.map_or(true, |b| *a > acq[b]) {
+                let allowed = !external[i] || externals < external_cap;
+                if !taken[i] && allowed && best.map_or(true, |b| *a > acq[b]) {
                     best = Some(i);
                 }
             }
             let Some(i) = best else { break };
             taken[i] = true;
+            externals += external[i] as usize;
             penalise(&mut acq, &cands[i]);
             out.push(cands[i].clone());
+        }
+        externals
+    }
+
+    /// Proposes `n` points, taking some from `external` (another source's proposals, e.g. an LLM's):
+    /// the `guaranteed` ones the model ranks highest (if it expects them to beat the median config
+    /// measured so far), then more as they win their place among the surrogate's own exploitation
+    /// candidates, at most `cap` in all. Returns the batch and how many of
+    /// it came from `external`. Before the model is fitted, external points (up to `cap`) come first
+    /// and the space-filling start fills the rest.
+    pub(crate) fn propose_with(
+        &mut self,
+        ctx: &mut Context<'_>,
+        n: usize,
+        external: &[Point],
+        guaranteed: usize,
+        cap: usize,
+    ) -> (Vec<Point>, usize) {
+        if n == 0 {
+            return (Vec::new(), 0);
+        }
+        let cap = cap.min(n);
+        let external: Vec<Point> = {
+            let (mut v, mut set) = (Vec::new(), HashSet::new());
+            for p in external.iter().filter(|p| ctx.space.is_valid(p)) {
+                push_fresh(ctx, p.clone(), &mut v, &mut set);
+            }
+            v
+        };
+        let dims = ctx.space.params().len();
+        let settings = self.settings.clone();
+        let model = if ctx.history.len() >= init_size(dims) { Model::fit(ctx, &settings) } else { None };
+        let Some(model) = model else {
+            let mut out: Vec<Point> = external.into_iter().take(cap).collect();
+            let taken = out.len();
+            let filling = self.space_filling(ctx, n - taken);
+            let fresh: Vec<Point> = filling.into_iter().filter(|p| !out.contains(p)).collect();
+            out.extend(fresh);
+            self.top_up(ctx, n, &mut out);
+            return (out, taken);
+        };
+        self.fits += 1;
+        let mut out = Vec::with_capacity(n);
+        // The external proposals the model likes best, guaranteed a place.
+        let mut ext: Vec<(Point, [f64; 2])> =
+            external.iter().map(|p| (p.clone(), model.acquisition(ctx.space, p))).collect();
+        ext.sort_by(|a, b| b.1[Rank::Mean as usize].total_cmp(&a.1[Rank::Mean as usize]));
+        // Guaranteed only when the model expects better than the median config measured so far (and
+        // likely to run): a source that keeps proposing poor configs is filtered out entirely.
+        let bar = (model.median - model.best).exp();
+        let first = ext.iter().take(guaranteed.min(cap)).take_while(|(_, a)| a[Rank::Mean as usize] >= bar).count();
+        out.extend(ext.iter().take(first).map(|(p, _)| p.clone()));
+        let local = self.local_candidates(ctx, &model);
+        let global = self.global_candidates(ctx, &model);
+        self.candidates = local.len() + global.len() + ext.len();
+        let explore = ((n as f64 * settings.explore.clamp(0.0, 1.0)).round() as usize).min(n);
+        let mut pool: Vec<(Point, [f64; 2], bool)> = local.into_iter().map(|(p, a)| (p, a, false)).collect();
+        for (p, a) in ext.into_iter().skip(first) {
+            match pool.iter_mut().find(|(q, _, _)| *q == p) {
+                Some(entry) => entry.2 = true,
+                None => pool.push((p, a, true)),
+            }
+        }
+        let exploit = (n - explore).saturating_sub(out.len());
+        let more = self.pick(ctx, pool, Rank::Mean, exploit, cap - first, &mut out);
+        // Exploration takes its share, and whatever the neighbourhoods could not fill.
+        let rest = n - out.len();
+        let global = global.into_iter().map(|(p, a)| (p, a, false)).collect();
+        self.pick(ctx, global, Rank::Ei, rest, 0, &mut out);
+        self.top_up(ctx, n, &mut out);
+        (out, first + more)
+    }
+
+    /// Fills `out` up to `n` with unseen random points.
+    fn top_up(&self, ctx: &mut Context<'_>, n: usize, out: &mut Vec<Point>) {
+        if out.len() < n {
+            let mut set: HashSet<Point> = out.iter().cloned().collect();
+            let want = n - out.len();
+            random_fresh(ctx, want, out, &mut set);
         }
     }
 }
@@ -389,36 +523,7 @@ impl Strategy for Surrogate {
     }
 
     fn propose(&mut self, ctx: &mut Context<'_>, n: usize) -> Vec<Point> {
-        if n == 0 {
-            return Vec::new();
-        }
-        let dims = ctx.space.params().len();
-        let settings = self.settings.clone();
-        let model = if ctx.history.len() >= init_size(dims) { Model::fit(ctx, &settings) } else { None };
-        let Some(model) = model else { return self.space_filling(ctx, n) };
-        self.fits += 1;
-        let local: Vec<Scored> = self
-            .local_candidates(ctx)
-            .into_iter()
-            .map(|p| {
-                let a = model.acquisition(ctx.space, &p);
-                (p, a)
-            })
-            .collect();
-        let global = self.global_candidates(ctx, &model);
-        self.candidates = local.len() + global.len();
-        let explore = ((n as f64 * settings.explore.clamp(0.0, 1.0)).round() as usize).min(n);
-        let mut out = Vec::with_capacity(n);
-        self.pick(ctx, local, Rank::Mean, n - explore, &mut out);
-        // Exploration takes its share, and whatever the neighbourhoods could not fill.
-        let rest = n - out.len();
-        self.pick(ctx, global, Rank::Ei, rest, &mut out);
-        if out.len() < n {
-            let mut set: HashSet<Point> = out.iter().cloned().collect();
-            let want = n - out.len();
-            random_fresh(ctx, want, &mut out, &mut set);
-        }
-        out
+        self.propose_with(ctx, n, &[], 0, 0).0
     }
 
     fn report(&self) -> serde_json::Map<String, serde_json::Value> {
