@@ -38,7 +38,15 @@ impl Fixture {
         let manifest = root.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).expect("read the fixture manifest");
         let absolute = format!("path = \"{}/", workspace().display());
-        std::fs::write(&manifest, text.replace("path = \"../../../", &absolute)).expect("write the manifest");
+        // Cargo hashes a workspace root's units by name and version, not by path, so copies with the same
+        // name would share fingerprints and `OUT_DIR` in the shared target dir and rebuild each other.
+        let package = format!("name = \"fixture-{}\"", test.replace('_', "-"));
+        let text = text.replace("path = \"../../../", &absolute).replacen(
+            &format!("name = \"autotune-fixture-{name}\""),
+            &package,
+            1,
+        );
+        std::fs::write(&manifest, text).expect("write the manifest");
         Fixture { root }
     }
 

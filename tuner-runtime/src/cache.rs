@@ -104,7 +104,7 @@ pub enum Corruption {
     #[error("the entry is for kernel `{found}`, but its file name and spec say `{expected}`")]
     WrongKernel { found: String, expected: String },
     #[error("the stored spec is invalid")]
-    Spec(#[source] SpecError),
+    Spec(#[source] Box<SpecError>),
     #[error("the {which} config: parameter `{param}` holds {found}, which is not an integer, boolean or string")]
     NotScalar { which: &'static str, param: String, found: String },
     #[error("the {which} config does not belong to the kernel's space")]
@@ -124,6 +124,8 @@ pub enum Staleness {
     Source,
     #[error("the #[autotune] attribute changed since it was tuned")]
     Spec,
+    #[error("an entry for the same GPU comes earlier in the lookup order ({})", .0.display())]
+    Shadowed(PathBuf),
 }
 
 /// How one tuning run went, stored with its result.
@@ -243,11 +245,10 @@ impl Entry {
         if computed != entry.key {
             return Err(Corruption::KeyMismatch { stored: entry.key.clone(), computed });
         }
-        entry.spec.check().map_err(Corruption::Spec)?;
-        let space = entry
-            .spec
-            .space()
-            .map_err(|source| Corruption::Spec(SpecError::Space { kernel: entry.spec.name.clone(), source }))?;
+        entry.spec.check().map_err(|e| Corruption::Spec(Box::new(e)))?;
+        let space = entry.spec.space().map_err(|source| {
+            Corruption::Spec(Box::new(SpecError::Space { kernel: entry.spec.name.clone(), source }))
+        })?;
         config_in(&space, &entry.best, "best")?;
         config_in(&space, &entry.default, "default")?;
         for (field, value) in [("best_time_ms", entry.best_time_ms), ("default_time_ms", entry.default_time_ms)] {
@@ -419,7 +420,8 @@ impl Cache {
                 None if out.for_device(&cached.entry.device).is_some() => {
                     // The same hardware already has a fresh entry earlier in the lookup order: that one
                     // wins, and this one is reported as left over.
-                    out.stale.push((cached, Staleness::Spec));
+                    let winner = out.for_device(&cached.entry.device).map(|c| c.path.clone()).unwrap_or_default();
+                    out.stale.push((cached, Staleness::Shadowed(winner)));
                 }
                 None => out.fresh.push(cached),
             }
@@ -578,6 +580,7 @@ pub(crate) mod tests {
         assert_eq!(found.fresh.len(), 1);
         assert!(found.fresh[0].path.starts_with(a.path()));
         assert_eq!(found.stale.len(), 1);
+        assert_eq!(found.stale[0].1, Staleness::Shadowed(found.fresh[0].path.clone()));
     }
 
     #[test]

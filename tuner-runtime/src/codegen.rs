@@ -46,14 +46,14 @@ pub enum CodegenError {
     Default {
         kernel: String,
         #[source]
-        source: SpecError,
+        source: Box<SpecError>,
     },
     #[error("cache entry {path} does not fit the declared space of kernel `{kernel}`; delete it and run `cargo autotune tune`")]
     Entry {
         path: PathBuf,
         kernel: String,
         #[source]
-        source: Corruption,
+        source: Box<Corruption>,
     },
     #[error("cannot write generated code {path}")]
     Write {
@@ -83,7 +83,8 @@ pub fn generate(spec: &KernelSpec, entries: &[Cached]) -> Result<TokenStream, Co
     let kernel = spec.name.clone();
     let space = spec.space().map_err(|source| CodegenError::Space { kernel: kernel.clone(), source })?;
     let fields = fields(spec, &space)?;
-    let default = spec.default_config().map_err(|source| CodegenError::Default { kernel: kernel.clone(), source })?;
+    let default =
+        spec.default_config().map_err(|e| CodegenError::Default { kernel: kernel.clone(), source: Box::new(e) })?;
 
     let field_defs = fields.iter().map(|f| {
         let (ident, ty) = (&f.ident, f.ty.tokens());
@@ -105,7 +106,7 @@ pub fn generate(spec: &KernelSpec, entries: &[Cached]) -> Result<TokenStream, Co
     let mut entry_lits = Vec::with_capacity(entries.len());
     let mut sources = Vec::with_capacity(entries.len());
     for cached in entries {
-        let bad = |source| CodegenError::Entry { path: cached.path.clone(), kernel: kernel.clone(), source };
+        let bad = |e| CodegenError::Entry { path: cached.path.clone(), kernel: kernel.clone(), source: Box::new(e) };
         let best = cached.entry.best_config(&space).map_err(bad)?;
         let config = literal(&fields, &best);
         let device = Literal::string(&cached.entry.device.name);

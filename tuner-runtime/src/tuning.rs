@@ -79,7 +79,7 @@ pub enum TuningError {
     Spec {
         kernel: String,
         #[source]
-        source: SpecError,
+        source: Box<SpecError>,
     },
     #[error("kernel `{kernel}`: invalid space")]
     Space {
@@ -163,9 +163,10 @@ pub fn tune_kernel(
     options: &TuneOptions,
 ) -> Result<Entry, TuningError> {
     let kernel = spec.name.clone();
-    spec.check().map_err(|source| TuningError::Spec { kernel: kernel.clone(), source })?;
+    spec.check().map_err(|e| TuningError::Spec { kernel: kernel.clone(), source: Box::new(e) })?;
     let space = spec.space().map_err(|source| TuningError::Space { kernel: kernel.clone(), source })?;
-    let default = spec.default_config().map_err(|source| TuningError::Spec { kernel: kernel.clone(), source })?;
+    let default =
+        spec.default_config().map_err(|e| TuningError::Spec { kernel: kernel.clone(), source: Box::new(e) })?;
     let started = Instant::now();
 
     let default_outcome = objective.evaluate(&default);

@@ -79,7 +79,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
         }
         let found = cache.lookup(&k.spec, &k.source_blake3)?;
         if let Some(e) = found.corrupt.first() {
-            eprintln!("warning: {e} (it will be replaced)");
+            eprintln!("warning: {e}");
         }
         if let Some(hit) = found.for_device(&device).filter(|_| !args.force) {
             eprintln!("{name}: up to date ({})", hit.path.display());
