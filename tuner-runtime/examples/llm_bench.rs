@@ -81,6 +81,8 @@ mod bench {
     /// One run's outcome.
     struct Run {
         to_band: Option<usize>,
+        /// First evaluation within 0% (the optimum), 1% and 5% of the optimum.
+        to_other: [Option<usize>; 3],
         ratio: f64,
         report: serde_json::Map<String, Json>,
         seconds: f64,
@@ -98,10 +100,13 @@ mod bench {
             .seed(seed)
             .boxed_strategy(strategy);
         let best = tuner.tune().ok();
-        let to_band =
-            tuner.history().iter().position(|t| t.score.is_some_and(|s| 1.0 / s <= optimum * 1.02)).map(|i| i + 1);
+        let first_within = |band: f64| {
+            tuner.history().iter().position(|t| t.score.is_some_and(|s| 1.0 / s <= optimum * band)).map(|i| i + 1)
+        };
+        let to_band = first_within(1.02);
+        let to_other = [first_within(1.0), first_within(1.01), first_within(1.05)];
         let ratio = best.and_then(|b| replay.time(&b).ok().flatten()).map_or(f64::NAN, |t| t / optimum);
-        Run { to_band, ratio, report: tuner.strategy_report(), seconds: t0.elapsed().as_secs_f64() }
+        Run { to_band, to_other, ratio, report: tuner.strategy_report(), seconds: t0.elapsed().as_secs_f64() }
     }
 
     fn median_to_band(runs: &[Run], budget: usize) -> String {
@@ -138,8 +143,10 @@ mod bench {
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let valid = replay.space().valid_count().unwrap_or(0);
             println!("\n### {name} ({valid} configs, optimum {:.4} ms)\n", replay.optimum().0);
-            println!("| strategy | runs | reached 2% | median evaluations to 2% | median best/optimum |");
-            println!("|---|---|---|---|---|");
+            println!(
+                "| strategy | runs | reached 2% | median evaluations to 2% | median to optimum | median best/optimum |"
+            );
+            println!("|---|---|---|---|---|---|");
             let mut rows: Vec<(String, Vec<Run>)> = Vec::new();
             for kind in &builtins {
                 let runs: Vec<Run> = (0..a.seeds).map(|s| run(&replay, kind.build(), &a, s)).collect();
@@ -169,15 +176,27 @@ mod bench {
                 let reached = runs.iter().filter(|r| r.to_band.is_some()).count();
                 let mut ratios: Vec<f64> = runs.iter().map(|r| r.ratio).collect();
                 ratios.sort_by(|x, y| x.total_cmp(y));
+                let to_opt: Vec<Run> = runs
+                    .iter()
+                    .map(|r| Run {
+                        to_band: r.to_other[0],
+                        to_other: r.to_other,
+                        ratio: r.ratio,
+                        report: Default::default(),
+                        seconds: 0.0,
+                    })
+                    .collect();
                 println!(
-                    "| {label} | {} | {reached} | {} | {:.4} |",
+                    "| {label} | {} | {reached} | {} | {} | {:.4} |",
                     runs.len(),
                     median_to_band(runs, a.budget),
+                    median_to_band(&to_opt, a.budget),
                     ratios[ratios.len() / 2]
                 );
                 if let Some(f) = &mut out {
                     for (seed, r) in runs.iter().enumerate() {
                         let line = json!({"table": name, "strategy": label, "seed": seed, "to_band": r.to_band,
+                            "to_optimum": r.to_other[0], "to_1pct": r.to_other[1], "to_5pct": r.to_other[2],
                             "ratio": r.ratio, "seconds": r.seconds, "report": r.report});
                         writeln!(f, "{line}")?;
                     }
