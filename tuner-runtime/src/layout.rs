@@ -168,7 +168,7 @@ impl Layout {
                 Ok(v)
             }
         };
-        let mut dims = |exprs: &[Expr], what: &str| -> Result<[u32; 3], LayoutError> {
+        let dims = |exprs: &[Expr], what: &str| -> Result<[u32; 3], LayoutError> {
             let mut out = [1u32; 3];
             for (i, e) in exprs.iter().enumerate() {
                 let v = eval(what, e)?;

@@ -30,6 +30,8 @@ pub mod build;
 pub mod cache;
 pub mod codegen;
 pub mod config;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod device;
 pub mod expr;
 pub mod fsutil;

@@ -51,6 +51,8 @@ pub struct Comparison {
     pub mismatches: usize,
     /// The element with the largest error relative to its tolerance: `(index, got, expected)`.
     pub worst: Option<(usize, f64, f64)>,
+    /// That element's error over its tolerance (infinite for NaN).
+    pub worst_ratio: f64,
 }
 
 impl Comparison {
@@ -95,7 +97,36 @@ pub fn compare(elem: ElemType, got: &[u8], reference: &[u8], (atol, rtol): (f64,
         max_abs_err,
         mismatches,
         worst: worst.map(|(_, i)| (i, element(elem, got, i), element(elem, reference, i))),
+        worst_ratio: worst.map_or(0.0, |(r, _)| r),
     }
+}
+
+/// [`compare`] split over `threads` threads (outputs of tens of millions of elements are common).
+pub fn compare_parallel(elem: ElemType, got: &[u8], reference: &[u8], tol: (f64, f64), threads: usize) -> Comparison {
+    let n = reference.len() / elem.size();
+    let per = n.div_ceil(threads.max(1)).max(1 << 16);
+    let parts: Vec<(usize, Comparison)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| {
+                let end = (start + per).min(n);
+                let (g, r) =
+                    (&got[start * elem.size()..end * elem.size()], &reference[start * elem.size()..end * elem.size()]);
+                s.spawn(move || (start, compare(elem, g, r, tol)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("comparing bytes does not panic")).collect()
+    });
+    let mut all = Comparison { max_abs_err: 0.0, mismatches: 0, worst: None, worst_ratio: 0.0 };
+    for (start, c) in parts {
+        all.mismatches += c.mismatches;
+        all.max_abs_err = all.max_abs_err.max(c.max_abs_err);
+        if c.worst.is_some() && (all.worst.is_none() || c.worst_ratio > all.worst_ratio) {
+            all.worst = c.worst.map(|(i, g, r)| (start + i, g, r));
+            all.worst_ratio = c.worst_ratio;
+        }
+    }
+    all
 }
 
 /// The first NaN in a float buffer, if any (a reference output must have none).
@@ -220,5 +251,19 @@ mod tests {
         let c = compare(ElemType::I32, &other, &ints, (0.0, 0.0));
         assert_eq!(c.worst, Some((1, 7.0, 6.0)));
         assert_eq!(first_nan(ElemType::F32, &g), Some(3));
+    }
+
+    #[test]
+    fn parallel_comparison_agrees_with_the_serial_one() {
+        let n = 300_000;
+        let r = random_bytes(ElemType::F32, n, 3);
+        let mut g = r.clone();
+        for (i, x) in [(10usize, 0.5f32), (250_000, 9.0), (123_456, 0.01)] {
+            g[4 * i..4 * i + 4].copy_from_slice(&(element(ElemType::F32, &r, i) as f32 + x).to_le_bytes());
+        }
+        let serial = compare(ElemType::F32, &g, &r, (1e-4, 1e-3));
+        let parallel = compare_parallel(ElemType::F32, &g, &r, (1e-4, 1e-3), 4);
+        assert_eq!(serial, parallel);
+        assert_eq!(parallel.worst.unwrap().0, 250_000);
     }
 }

@@ -9,6 +9,7 @@ mod check;
 mod crate_args;
 pub mod json;
 mod list;
+mod record;
 mod replay;
 mod tune;
 
@@ -36,6 +37,11 @@ pub enum Command {
     List(list::ListArgs),
     /// Measure a strategy's search efficiency on a recorded table over many seeds and budgets (JSON Lines).
     Bench(bench::BenchArgs),
+    /// Measure every config of a kernel's space (or a sample) on this GPU and write a table.
+    Record(record::RecordArgs),
+    /// Internal: serve as a benchmark worker over stdin/stdout (started by `record` and `tune`).
+    #[command(name = "__worker", hide = true)]
+    Worker,
 }
 
 /// Parses `args` (including the program name) and runs the command; returns the exit code.
@@ -69,7 +75,19 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
         Command::Check(args) => check::run(args),
         Command::List(args) => list::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Record(args) => record::run(args),
+        Command::Worker => worker(),
     }
+}
+
+#[cfg(feature = "cuda")]
+fn worker() -> anyhow::Result<i32> {
+    Ok(crate::cuda::worker::serve_stdio())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn worker() -> anyhow::Result<i32> {
+    anyhow::bail!("this cargo-autotune was built without the `cuda` feature and cannot serve as a worker")
 }
 
 #[cfg(test)]

@@ -68,6 +68,8 @@ pub struct PoolStats {
     pub started: usize,
     pub timeouts: usize,
     pub crashes: usize,
+    /// Workers that answered and then exited because their context was poisoned.
+    pub replaced: usize,
 }
 
 enum Event {
@@ -314,10 +316,15 @@ impl Pool {
                 self.slots[i].failed_starts = 0;
                 self.slots[i].state = State::Idle;
             }
-            (Response::Result { id, result }, State::Busy { job, sent, .. }) if jobs[job].0 == id => {
+            (Response::Result { id, result, exiting }, State::Busy { job, sent, .. }) if jobs[job].0 == id => {
                 let wall = sent.elapsed();
                 results[job] = Some((result, JobInfo { slot: i, wall }));
                 self.slots[i].state = State::Idle;
+                if exiting {
+                    // Reap it now: a job sent before its EOF arrives would be lost with it.
+                    self.kill(i);
+                    self.stats.replaced += 1;
+                }
             }
             (Response::Fatal { error }, State::Starting { .. }) => {
                 self.last_error = format!("worker {i}: {error}");
@@ -447,6 +454,7 @@ mod tests {
                  case "$line" in
                    *hang*) sleep 30 ;;
                    *die*) exit 3 ;;
+                   *poison*) echo '{{"type":"result","id":'"$id"',"result":{ok},"exiting":true}}'; exit 3 ;;
                    *) echo '{{"type":"result","id":'"$id"',"result":{ok}}}' ;;
                  esac
                done"#,
@@ -482,6 +490,7 @@ mod tests {
         let mut jobs: Vec<_> = (0..12).map(|i| job(i, "fine")).collect();
         jobs[3] = job(3, "die");
         jobs[7] = job(7, "hang");
+        jobs[9] = job(9, "poison");
         let results = pool.run(&jobs).unwrap();
         assert_eq!(results.len(), 12);
         for (i, (r, _)) in results.iter().enumerate() {
@@ -494,7 +503,8 @@ mod tests {
         let slots: std::collections::HashSet<usize> = results.iter().map(|(_, info)| info.slot).collect();
         assert_eq!(slots.len(), 2, "both workers took jobs");
         assert_eq!(pool.stats.timeouts, 1);
-        assert_eq!(pool.stats.crashes, 1);
+        assert_eq!(pool.stats.crashes, 1, "a worker that says it exits costs no job");
+        assert_eq!(pool.stats.replaced, 1);
         // Two initial workers plus one replacement for each lost one (the last may not be needed).
         assert!(pool.stats.started >= 3, "{:?}", pool.stats);
         assert_eq!(pool.devices()[0].as_ref().unwrap().0.name, "Plain Process");
