@@ -323,7 +323,7 @@ impl Directives<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cache::{source_hash, Entry};
     use crate::replay::Replay;
@@ -349,13 +349,13 @@ mod tests {
     }
 
     /// A GPU whose measurements are a recorded table with the `scale` fixture's space.
-    struct FakeGpu {
+    pub(crate) struct FakeGpu {
         fingerprint: DeviceFingerprint,
         table: PathBuf,
     }
 
     impl FakeGpu {
-        fn new(dir: &Path) -> FakeGpu {
+        pub(crate) fn new(dir: &Path) -> FakeGpu {
             let mut cache = serde_json::Map::new();
             for block in [64, 128, 256] {
                 for items in [1, 2, 4] {

@@ -8,10 +8,16 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
+use serde_json::json;
 
 use super::crate_args::CrateArgs;
+use super::json::emit;
+use crate::cache::{Cache, CACHE_DIR_ENV};
+use crate::scan::scan_crate;
 use crate::strategy::StrategyKind;
+use crate::tuning::{tune_kernel, TuneOptions};
 
 #[derive(Debug, Args)]
 pub struct TuneArgs {
@@ -50,15 +56,24 @@ pub fn run(_args: TuneArgs) -> anyhow::Result<i32> {
 
 #[cfg(feature = "cuda")]
 pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
-    use anyhow::Context as _;
-    use serde_json::json;
-
-    use super::json::emit;
     use crate::build::Gpu;
-    use crate::cache::{Cache, CACHE_DIR_ENV};
-    use crate::scan::scan_crate;
-    use crate::tuning::{tune_kernel, TuneOptions};
 
+    let mut gpu = crate::gpu::CudaGpu::detect().context("no CUDA GPU to tune on")?;
+    eprintln!("tuning on {}", gpu.fingerprint());
+    tune_on(&args, &mut gpu)?;
+    Ok(0)
+}
+
+/// How many kernels were tuned and how many were already up to date.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub tuned: usize,
+    pub skipped: usize,
+}
+
+/// Tunes the crate's misses on `gpu` (any [`Gpu`](crate::build::Gpu): the real one, or a recorded table
+/// in tests).
+pub fn tune_on(args: &TuneArgs, gpu: &mut dyn crate::build::Gpu) -> anyhow::Result<Summary> {
     let root = args.krate.crate_root()?;
     let scan = scan_crate(&root)?;
     let mut options = TuneOptions::from_env()?;
@@ -68,10 +83,8 @@ pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
     options.verbose = args.verbose;
     let env_dir = args.cache_dir.clone().or_else(|| std::env::var_os(CACHE_DIR_ENV).map(PathBuf::from));
     let cache = Cache::for_crate(&root, env_dir.as_deref());
-    let mut gpu = crate::gpu::CudaGpu::detect().context("no CUDA GPU to tune on")?;
     let device = gpu.fingerprint().clone();
-    eprintln!("tuning on {device}");
-    let (mut tuned, mut skipped) = (0usize, 0usize);
+    let mut summary = Summary { tuned: 0, skipped: 0 };
     for k in &scan.kernels {
         let name = &k.spec.name;
         if args.kernel.as_ref().is_some_and(|only| only != name) {
@@ -83,7 +96,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
         }
         if let Some(hit) = found.for_device(&device).filter(|_| !args.force) {
             eprintln!("{name}: up to date ({})", hit.path.display());
-            skipped += 1;
+            summary.skipped += 1;
             continue;
         }
         let source = String::from_utf8_lossy(&k.source).into_owned();
@@ -95,14 +108,14 @@ pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
         let entry = tune_kernel(&k.spec, &k.source_blake3, &device, &mut *objective, &options)?;
         drop(objective);
         let path = cache.write(&entry)?;
-        // Older entries of this kernel on this hardware are superseded.
-        for (old, _) in found.stale.iter().filter(|(c, _)| c.entry.device.same_hardware(&device)) {
-            if old.path != path {
-                std::fs::remove_file(&old.path).with_context(|| format!("cannot remove {}", old.path.display()))?;
-            }
-        }
-        for old in found.fresh.iter().filter(|c| c.entry.device.same_hardware(&device) && c.path != path) {
+        // Older entries of this kernel on this hardware are superseded; only the directory written to
+        // is cleaned, never one that is only read.
+        let superseded = found.stale.iter().map(|(c, _)| c).chain(&found.fresh).filter(|c| {
+            c.entry.device.same_hardware(&device) && c.path != path && c.path.starts_with(cache.write_dir())
+        });
+        for old in superseded {
             std::fs::remove_file(&old.path).with_context(|| format!("cannot remove {}", old.path.display()))?;
+            eprintln!("{name}: removed superseded {}", old.path.display());
         }
         let speedup = entry.speedup();
         eprintln!(
@@ -120,10 +133,74 @@ pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
                 "speedup": speedup, "evaluations": entry.tuning.evaluations, "wall_seconds": entry.tuning.wall_seconds,
             }));
         }
-        tuned += 1;
+        summary.tuned += 1;
     }
     if args.krate.json {
-        emit(json!({"type": "summary", "kernels": scan.kernels.len(), "tuned": tuned, "skipped": skipped}));
+        emit(
+            json!({"type": "summary", "kernels": scan.kernels.len(), "tuned": summary.tuned, "skipped": summary.skipped}),
+        );
     }
-    Ok(0)
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::tests::FakeGpu;
+    use crate::cache::{source_hash, Cache};
+    use crate::scan::tests::fixture_crate;
+
+    fn args(root: &std::path::Path, force: bool) -> TuneArgs {
+        TuneArgs {
+            krate: CrateArgs { manifest_path: Some(root.join("Cargo.toml")), package: None, json: false },
+            kernel: None,
+            force,
+            strategy: None,
+            budget: Some(5),
+            seed: None,
+            verbose: false,
+            cache_dir: None,
+        }
+    }
+
+    #[test]
+    fn tunes_misses_skips_hits_and_replaces_superseded_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("crate");
+        fixture_crate(&root);
+        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        let mut gpu = FakeGpu::new(dir.path());
+        assert_eq!(tune_on(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0 });
+        assert_eq!(tune_on(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 0, skipped: 1 });
+        // The kernel changes: the old entry is stale, and tuning again replaces it.
+        std::fs::write(root.join("cuda/scale.cu"), "// v2\n").unwrap();
+        assert_eq!(tune_on(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0 });
+        let files = Cache::for_crate(&root, None).all_files().unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let kernel = scan_kernel(&root);
+        let found = Cache::for_crate(&root, None).lookup(&kernel.spec, &source_hash(b"// v2\n")).unwrap();
+        assert_eq!(found.fresh.len(), 1);
+        // --force re-tunes a hit, still leaving one file.
+        assert_eq!(tune_on(&args(&root, true), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0 });
+        assert_eq!(Cache::for_crate(&root, None).all_files().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn entries_in_a_read_only_directory_are_never_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("crate");
+        fixture_crate(&root);
+        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        let mut gpu = FakeGpu::new(dir.path());
+        tune_on(&args(&root, false), &mut gpu).unwrap();
+        let mut elsewhere = args(&root, true);
+        elsewhere.cache_dir = Some(dir.path().join("out"));
+        assert_eq!(tune_on(&elsewhere, &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0 });
+        assert_eq!(Cache::for_crate(&root, None).all_files().unwrap().len(), 1, "the crate's entry stays");
+        assert_eq!(std::fs::read_dir(dir.path().join("out")).unwrap().count(), 1);
+    }
+
+    fn scan_kernel(root: &std::path::Path) -> crate::scan::Kernel {
+        crate::scan::scan_crate(root).unwrap().kernels.remove(0)
+    }
 }
