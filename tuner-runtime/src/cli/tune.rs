@@ -65,6 +65,8 @@ pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
 }
 
 /// How many kernels were tuned and how many were already up to date.
+// Without `cuda` only the tests drive the loop (through a recorded table).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 #[derive(Debug, PartialEq, Eq)]
 pub struct Summary {
     pub tuned: usize,
@@ -73,6 +75,7 @@ pub struct Summary {
 
 /// Tunes the crate's misses on `gpu` (any [`Gpu`](crate::build::Gpu): the real one, or a recorded table
 /// in tests).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub fn tune_on(args: &TuneArgs, gpu: &mut dyn crate::build::Gpu) -> anyhow::Result<Summary> {
     let root = args.krate.crate_root()?;
     let scan = scan_crate(&root)?;
