@@ -31,5 +31,8 @@ fn main() -> anyhow::Result<()> {
             default_time / time
         );
     }
+    if let Some((config, time)) = kernel.optimum() {
+        println!("(the table's optimum: {time:.4} ms, {config})");
+    }
     Ok(())
 }

@@ -30,5 +30,8 @@ fn main() -> anyhow::Result<()> {
         kernel.throughput(&default, default_time),
         default_time / time
     );
+    if let Some((config, time)) = kernel.optimum() {
+        println!("(the table's optimum: {time:.4} ms, {config})");
+    }
     Ok(())
 }

@@ -46,9 +46,19 @@ impl Kernel {
         let scan = scan_crate(&kernels)?;
         let found = scan.kernels.into_iter().find(|k| k.spec.name == name);
         let k = found.with_context(|| format!("no #[autotune] launcher `{name}` in {}", kernels.display()))?;
-        let layout = Layout::new(&k.spec)?;
-        let measurements = if gpu { Self::gpu(&k.spec, &k.source)? } else { Self::replay(name)? };
-        Ok(Kernel { spec: k.spec, measurements, layout })
+        let mut spec = k.spec;
+        let measurements = if gpu { Self::gpu(&spec, &k.source)? } else { Self::replay(name)? };
+        if let Measurements::Replay(r) = &measurements {
+            // A table may be recorded at other sizes than the attribute's (SGEMM at 2048³): throughput is
+            // computed for the sizes that were measured.
+            for (size, value) in spec.bench.sizes.iter_mut() {
+                if let Some(v) = r.table().problem_size.get(size.as_str()).and_then(|v| v.as_i64()) {
+                    *value = v;
+                }
+            }
+        }
+        let layout = Layout::new(&spec)?;
+        Ok(Kernel { spec, measurements, layout })
     }
 
     fn replay(name: &str) -> anyhow::Result<Measurements> {
@@ -94,6 +104,18 @@ impl Kernel {
         match outcome {
             Outcome::Score(s) => s,
             Outcome::Invalid(_) => 0.0,
+        }
+    }
+
+    /// The best recorded config and its time, when replaying.
+    pub fn optimum(&self) -> Option<(Config, f64)> {
+        match &self.measurements {
+            Measurements::Replay(r) => {
+                let (time, config) = r.optimum();
+                Some((config, time))
+            }
+            #[cfg(feature = "cuda")]
+            Measurements::Gpu(_) => None,
         }
     }
 
