@@ -107,7 +107,8 @@ fn serve(mut stream: TcpStream, step: Step, log: &Mutex<Vec<Seen>>) {
     reader.read_exact(&mut body).unwrap();
     log.lock().unwrap().push(Seen { authorization, body: serde_json::from_slice(&body).unwrap_or(Json::Null) });
     let write = |stream: &mut TcpStream, status: u16, headers: &[(String, String)], declared: usize, body: &str| {
-        let mut head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n");
+        let mut head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n");
+        head.push_str(&format!("content-length: {declared}\r\nconnection: close\r\n"));
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }

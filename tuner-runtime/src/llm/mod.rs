@@ -9,11 +9,11 @@
 //! # Configuration
 //!
 //! By builder, or from the environment with [`LlmConfig::from_env`]: `OPENAI_API_KEY`, `OPENAI_BASE_URL`
-//! (default `https://api.openai.com/v1`) and `AUTOTUNE_LLM_MODEL` (default `gpt-4o-mini`). With neither a key
-//! nor a base URL there is no endpoint, and callers fall back to the built-in search. A base URL without a
-//! key is a local server (llama.cpp's `llama-server`, vLLM, Ollama…): no `Authorization` header is sent.
-//! The key lives in an [`ApiKey`] whose `Debug` prints `***`; it is sent only as a bearer header and is never
-//! logged, put in an error, or written anywhere.
+//! (default `https://api.openai.com/v1`) and `AUTOTUNE_LLM_MODEL` (or `OPENAI_MODEL`; default
+//! `gpt-4o-mini`). With neither a key nor a base URL there is no endpoint, and callers fall back to the
+//! built-in search. A base URL without a key is a local server (llama.cpp's `llama-server`, vLLM,
+//! Ollama…): no `Authorization` header is sent. The key lives in an [`ApiKey`] whose `Debug` prints `***`;
+//! it is sent only as a bearer header and is never logged, put in an error, or written anywhere.
 //!
 //! # Failures
 //!
@@ -43,7 +43,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The default model.
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 /// The environment variables read by [`LlmConfig::from_env`], for build scripts' `rerun-if-env-changed`.
-pub const ENV_VARS: [&str; 3] = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "AUTOTUNE_LLM_MODEL"];
+pub const ENV_VARS: [&str; 4] = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "AUTOTUNE_LLM_MODEL", "OPENAI_MODEL"];
 
 /// An API key. Its `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -69,7 +69,10 @@ impl fmt::Debug for ApiKey {
 pub enum LlmError {
     #[error("the LLM endpoint {url} refused the credentials (HTTP {status}): check OPENAI_API_KEY")]
     Unauthorized { url: String, status: u16 },
-    #[error("the LLM endpoint {url} has no such route or model (HTTP 404) for model `{model}`: check OPENAI_BASE_URL and AUTOTUNE_LLM_MODEL")]
+    #[error(
+        "the LLM endpoint {url} has no such route or model `{model}` (HTTP 404): check OPENAI_BASE_URL and \
+         AUTOTUNE_LLM_MODEL"
+    )]
     NotFound { url: String, model: String },
     #[error("the LLM endpoint {url} rejected the request (HTTP {status}): {message}")]
     Rejected { url: String, status: u16, message: String },
@@ -146,7 +149,7 @@ impl LlmConfig {
         }
         let mut cfg = LlmConfig::new(base.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()));
         cfg.api_key = key.map(ApiKey);
-        if let Some(model) = var("AUTOTUNE_LLM_MODEL") {
+        if let Some(model) = var("AUTOTUNE_LLM_MODEL").or_else(|| var("OPENAI_MODEL")) {
             cfg.model = model;
         }
         Some(cfg)

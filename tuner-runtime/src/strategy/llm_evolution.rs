@@ -36,8 +36,8 @@
 //! next island's batch is sent on a background thread as soon as the current batch is handed out, and its
 //! reply is used at the next `propose`. That prompt cannot include the batch still being measured, and a
 //! proposal that repeats one of its configs is rejected as a duplicate when the reply is used: the price
-//! of hiding the model's latency. With a fast objective (a replay table) there is nothing to hide, so by default ([`Overlap::Auto`])
-//! requests are made in line, with the freshest history.
+//! of hiding the model's latency. With a fast objective (a replay table) there is nothing to hide, so by
+//! default ([`Overlap::Auto`]) requests are made in line, with the freshest history.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
