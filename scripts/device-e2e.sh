@@ -5,7 +5,7 @@
 #   cargo build --release -p tuner-runtime --features cuda     # here or on any x86-64 Linux box
 #   scripts/device-e2e.sh [STAGE] [BIN] [OUT]
 #
-# STAGE: `smoke` (kernel checks, planted failures, vector add), `tables` (`softmax` and `attention`, also
+# STAGE: `smoke` (kernel checks, planted failures, vector add, and `compile`: NVRTC timings), `tables` (`softmax` and `attention`, also
 # stages of their own), `sgemm` (SGEMM
 # at 2048^3, its top configs at 4096^3, the best configs re-checked and cuBLAS timed), or `all` (default);
 # the device tool allows 10 minutes a command, so the stages fit one call each. BIN defaults to
@@ -39,12 +39,16 @@ log "nproc: $(nproc)"
 if [ "$STAGE" = smoke ] || [ "$STAGE" = all ]; then
     log "== independent kernel checks (CuPy/NVRTC vs float64 PyTorch)"
     run python3 scripts/check_kernels.py
-    log "== NVRTC compile of every vector-add config, no GPU involved"
-    run "$BIN" record --spec kernels/src/vector_add.rs --out "$OUT/unused.json" --compile-only
     log "== planted failures: wrong output, a kernel that never finishes, an illegal address (timeout 4 s)"
     run "$BIN" record --spec kernels/e2e/planted.rs --out "$OUT/planted.json" --timeout 4
     log "== vector add: the whole space"
     run "$BIN" record --spec kernels/src/vector_add.rs --out "$OUT/vector_add.json" --compile-speedup 32
+fi
+
+if [ "$STAGE" = compile ] || [ "$STAGE" = smoke ] || [ "$STAGE" = all ]; then
+    log "== NVRTC alone (no GPU work): per-config compile time and the parallel speed-up, each sample compiled cold"
+    run "$BIN" record --spec kernels/src/sgemm.rs --out "$OUT/unused.json" --compile-only --sample 256 --compile-speedup 32
+    run "$BIN" record --spec kernels/src/attention.rs --out "$OUT/unused.json" --compile-only --compile-speedup 16
 fi
 
 if [ "$STAGE" = softmax ] || [ "$STAGE" = tables ] || [ "$STAGE" = all ]; then
