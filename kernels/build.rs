@@ -1,0 +1,1 @@
+fn main() { tuner_runtime::build::tune_crate().expect("autotune"); }
