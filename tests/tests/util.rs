@@ -47,6 +47,9 @@ impl Fixture {
             1,
         );
         std::fs::write(&manifest, text).expect("write the manifest");
+        // The workspace's lock file pins exactly the versions `cargo test --workspace` already
+        // downloaded, so the fixture builds with `--offline`; cargo drops the entries it does not use.
+        std::fs::copy(workspace().join("Cargo.lock"), root.join("Cargo.lock")).expect("copy the lock file");
         Fixture { root }
     }
 
@@ -63,8 +66,8 @@ impl Fixture {
         c
     }
 
-    /// `cargo build` (or `run`) with `AUTOTUNE_OFFLINE=1`, offline and locked: the fixture's lock file
-    /// pins versions the workspace already downloaded.
+    /// `cargo build` (or `run`) with `AUTOTUNE_OFFLINE=1` and no network (see [`Fixture::copy`] on the
+    /// lock file).
     pub fn offline(&self, subcommand: &str) -> Output {
         self.cargo(&[subcommand, "--offline", "--quiet"]).env("AUTOTUNE_OFFLINE", "1").output().expect("run cargo")
     }
