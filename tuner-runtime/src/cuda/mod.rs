@@ -3,9 +3,11 @@
 //! built with this feature still starts (and says why) on a machine without CUDA.
 //!
 //! The work is split across two processes (see [`crate::worker`] for why): the parent
-//! ([`CudaBench`], an [`Objective`](crate::Objective)) compiles each batch in parallel on every CPU with
-//! NVRTC ([`compile`]) and hands the cubins to a pool of worker processes; each worker ([`worker`]) owns
-//! one GPU context and measures one config at a time ([`bench`]).
+//! ([`CudaBench`], an [`Objective`](crate::Objective)) compiles each batch with NVRTC in parallel child
+//! processes, one per CPU ([`compile`]; NVRTC serialises compiles within a process), and hands the cubins
+//! to a pool of worker processes; each worker ([`worker`]) owns one GPU context and measures one config at
+//! a time ([`bench`]). `cargo autotune record` overlaps the two: batch k + 1 compiles while batch k is
+//! measured.
 //!
 //! What a measurement is ([`bench`]): the outputs are poisoned, the kernel runs once and its outputs are
 //! compared with the reference config's; then it is warmed up and timed with CUDA events, each timed
