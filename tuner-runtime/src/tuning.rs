@@ -11,9 +11,10 @@
 //! leaves the default as the best config rather than failing.
 //!
 //! Options come from the environment so that `cargo build` can be steered without code changes:
-//! `AUTOTUNE_STRATEGY` (`random`, `de`, `local`, …), `AUTOTUNE_MAX_EVALUATIONS` and `AUTOTUNE_SEED`. With
-//! no strategy named, an LLM endpoint (`OPENAI_BASE_URL`) selects the LLM-guided search when the `llm`
-//! feature is on; otherwise the built-in local search runs.
+//! `AUTOTUNE_STRATEGY` (`random`, `de`, `local`, `surrogate`, and with the `llm` feature `llm` and
+//! `hybrid`), `AUTOTUNE_MAX_EVALUATIONS` and `AUTOTUNE_SEED`. With no strategy named, an LLM endpoint
+//! (`OPENAI_BASE_URL`) selects the LLM-guided search when the `llm` feature is on (for a build script:
+//! on its `tuner-runtime` build-dependency); otherwise the built-in local search runs.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -97,7 +98,15 @@ pub enum TuningError {
 
 /// The strategies that can be named in `AUTOTUNE_STRATEGY`.
 fn strategies() -> Vec<(&'static str, StrategyKind)> {
-    vec![("random", StrategyKind::Random), ("de", StrategyKind::De), ("local", StrategyKind::Local)]
+    let mut all = vec![
+        ("random", StrategyKind::Random),
+        ("de", StrategyKind::De),
+        ("local", StrategyKind::Local),
+        ("surrogate", StrategyKind::Surrogate),
+    ];
+    #[cfg(feature = "llm")]
+    all.extend([("llm", StrategyKind::Llm), ("hybrid", StrategyKind::Hybrid)]);
+    all
 }
 
 impl TuneOptions {
@@ -105,6 +114,12 @@ impl TuneOptions {
     /// environment); unset variables keep their defaults.
     pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<TuneOptions, OptionsError> {
         let mut o = TuneOptions::default();
+        // An LLM endpoint makes the search LLM-guided (it falls back to classical operators by itself when
+        // the endpoint fails); without the `llm` feature the variable is ignored.
+        #[cfg(feature = "llm")]
+        if get("OPENAI_BASE_URL").is_some_and(|v| !v.is_empty()) {
+            o.strategy = StrategyKind::Llm;
+        }
         if let Some(value) = get("AUTOTUNE_STRATEGY").filter(|v| !v.is_empty()) {
             o.strategy = strategies().into_iter().find(|(n, _)| *n == value).map(|(_, k)| k).ok_or_else(|| {
                 OptionsError::Strategy {
@@ -290,7 +305,18 @@ mod tests {
         .unwrap();
         assert_eq!((o.strategy, o.max_evaluations, o.seed), (StrategyKind::De, 12, 0));
         let e = TuneOptions::from_env_with(env(&[("AUTOTUNE_STRATEGY", "magic")])).unwrap_err();
-        assert!(e.to_string().contains("AUTOTUNE_STRATEGY=\"magic\" is not one of: random, de, local"), "{e}");
+        assert!(
+            e.to_string().contains("AUTOTUNE_STRATEGY=\"magic\" is not one of: random, de, local, surrogate"),
+            "{e}"
+        );
+        // An endpoint picks the LLM-guided search when the client is built in; a named strategy wins.
+        let endpoint = TuneOptions::from_env_with(env(&[("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")])).unwrap();
+        #[cfg(feature = "llm")]
+        assert_eq!(endpoint.strategy, StrategyKind::Llm);
+        #[cfg(not(feature = "llm"))]
+        assert_eq!(endpoint.strategy, StrategyKind::Local);
+        let named = TuneOptions::from_env_with(env(&[("OPENAI_BASE_URL", "http://x"), ("AUTOTUNE_STRATEGY", "de")]));
+        assert_eq!(named.unwrap().strategy, StrategyKind::De);
         assert!(TuneOptions::from_env_with(env(&[("AUTOTUNE_MAX_EVALUATIONS", "0")])).is_err());
     }
 }
