@@ -1,10 +1,12 @@
-//! Implementation detail of `tuner-runtime`: the `#[autotune]` attribute. Use it through
-//! `tuner_runtime` (or depend on this crate directly); its output names `::tuner_runtime::__private`,
+//! Implementation detail of `tuner-runtime`: the `#[autotune]` attribute. A crate with tuned launchers
+//! depends on both (`use tuner_macro::autotune;`); the generated code names `::tuner_runtime::__private`,
 //! which is not a stable API.
 //!
 //! The attribute is parsed by `tuner_runtime::spec`, the same parser the build script uses, so the two
-//! can never disagree on what an attribute means. This crate only turns the parsed spec into code
-//! ([`expand`]) and reports mistakes as `compile_error!`s spanned on the offending token.
+//! can never disagree on what an attribute means. That dependency is also why `tuner-runtime` cannot
+//! re-export this macro as thiserror re-exports its derive: the two crates would depend on each other.
+//! This crate only turns the parsed spec into code (`expand`) and reports mistakes as `compile_error!`s
+//! spanned on the offending token.
 
 use proc_macro::TokenStream;
 

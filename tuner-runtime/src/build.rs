@@ -22,7 +22,8 @@
 //! `cargo autotune tune` later writes there would go unnoticed.
 //!
 //! Writing into the committed cache from a build script breaks Cargo's "write only to `OUT_DIR`" advice;
-//! it happens only on a miss on a GPU machine, atomically, with a warning to commit the file. `cargo
+//! it happens only on a miss on a GPU machine, atomically, with a warning to commit the file. (The new
+//! file makes Cargo run the script once more on the next build, which is then a hit.) `cargo
 //! autotune tune` is the preferred writer. [`tune_crate`] returns a `Result` as Cargo advises for build
 //! helpers; [`Error`]'s `Debug` prints the whole cause chain, so `.expect("autotune")` reads well.
 
@@ -54,6 +55,7 @@ pub const ENV_VARS: &[&str] = &[
     "OPENAI_API_KEY",
     "OPENAI_MODEL",
     "CUDA_VISIBLE_DEVICES",
+    crate::device::DEVICES_ENV,
 ];
 
 /// Why the build script failed.
