@@ -55,6 +55,7 @@ pub const ENV_VARS: &[&str] = &[
     "OPENAI_API_KEY",
     "OPENAI_MODEL",
     "CUDA_VISIBLE_DEVICES",
+    crate::device::DEVICES_ENV,
 ];
 
 /// Why the build script failed.

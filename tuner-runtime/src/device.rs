@@ -87,6 +87,62 @@ impl fmt::Display for DeviceFingerprint {
     }
 }
 
+/// Comma-separated CUDA device ordinals to measure on; by default every visible GPU of the first one's model.
+pub const DEVICES_ENV: &str = "AUTOTUNE_DEVICES";
+
+/// Why the GPUs of a run could not be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceChoiceError {
+    #[error("`{0}` is not a list of CUDA device ordinals (e.g. `0,1`)")]
+    BadList(String),
+    #[error("no CUDA device to measure on")]
+    NoDevices,
+    #[error(
+        "device {first} ({first_name}) and device {other} ({other_name}) are different GPUs, whose timings are \
+         never ranked together; tune each model on its own, e.g. {DEVICES_ENV}={first}"
+    )]
+    Mixed { first: usize, first_name: String, other: usize, other_name: String },
+}
+
+/// Parses a `0,1,3` list of device ordinals.
+pub fn parse_devices(list: &str) -> Result<Vec<usize>, DeviceChoiceError> {
+    let bad = || DeviceChoiceError::BadList(list.to_owned());
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        let n: usize = part.trim().parse().map_err(|_| bad())?;
+        if out.contains(&n) {
+            return Err(bad());
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// The devices one tuning run measures on, as (ordinal, fingerprint) pairs in ordinal order.
+///
+/// One run ranks one model's timings: configs measured on an H100 and on an A100 are not comparable, so
+/// a run never mixes them. An explicit list (`explicit = true`) must name one model only, else it is an
+/// error; the automatic choice takes every device of the first device's model and returns the others as
+/// skipped, so the caller can say so.
+pub fn choose_devices(
+    found: Vec<(usize, DeviceFingerprint)>,
+    explicit: bool,
+) -> Result<(Vec<(usize, DeviceFingerprint)>, Vec<(usize, DeviceFingerprint)>), DeviceChoiceError> {
+    let Some((first, model)) = found.first().cloned() else { return Err(DeviceChoiceError::NoDevices) };
+    let (same, other): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, f)| f.same_hardware(&model));
+    if explicit {
+        if let Some((o, f)) = other.first() {
+            return Err(DeviceChoiceError::Mixed {
+                first,
+                first_name: model.name.clone(),
+                other: *o,
+                other_name: f.name.clone(),
+            });
+        }
+    }
+    Ok((same, other))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +172,31 @@ mod tests {
         let mut other = h100("12.8");
         other.compute_capability = (8, 0);
         assert!(!h100("12.8").same_hardware(&other));
+    }
+
+    #[test]
+    fn device_lists_parse_and_reject_junk() {
+        assert_eq!(parse_devices("0,1, 3").unwrap(), vec![0, 1, 3]);
+        for bad in ["", "0,,1", "a", "-1", "0,0"] {
+            assert!(matches!(parse_devices(bad), Err(DeviceChoiceError::BadList(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_run_never_mixes_gpu_models() {
+        let mut a100 = h100("13.0");
+        a100.name = "NVIDIA A100-SXM4-80GB".into();
+        a100.compute_capability = (8, 0);
+        let found = vec![(0, h100("13.0")), (1, a100.clone()), (2, h100("13.0"))];
+        let (chosen, skipped) = choose_devices(found.clone(), false).unwrap();
+        assert_eq!(chosen.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(skipped.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![1]);
+        let e = choose_devices(found, true).unwrap_err();
+        assert!(matches!(e, DeviceChoiceError::Mixed { first: 0, other: 1, .. }), "{e}");
+        assert!(e.to_string().contains("AUTOTUNE_DEVICES=0"), "{e}");
+        let (chosen, skipped) = choose_devices(vec![(0, a100)], true).unwrap();
+        assert_eq!((chosen.len(), skipped.len()), (1, 0));
+        assert!(matches!(choose_devices(vec![], false), Err(DeviceChoiceError::NoDevices)));
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! executable started with `__worker` and `AUTOTUNE_WORKER=1`: `cargo-autotune` has that subcommand, and a
 //! build script serves through [`crate::build::tune_crate`], which checks for the variable first.
 //!
-//! `CUDA_VISIBLE_DEVICES` picks the GPU as usual; the first visible device is the one tuned on.
+//! A host with several GPUs of one model measures on all of them at once, one worker each (devices of
+//! another model are left out, said on stderr); `AUTOTUNE_DEVICES=0,1` (or `CUDA_VISIBLE_DEVICES`) picks
+//! them explicitly, and an explicit list that mixes models is an error.
 
 use crate::build::Gpu;
 use crate::config::Config;
-use crate::cuda::{query_device, CudaBench, CudaBenchOptions, CudaError};
-use crate::device::DeviceFingerprint;
+use crate::cuda::{select_devices, CudaBench, CudaBenchOptions, CudaError};
+use crate::device::{parse_devices, DeviceFingerprint, DEVICES_ENV};
 use crate::spec::KernelSpec;
 use crate::tuning::KernelObjective;
 use crate::worker::protocol::{EvalResult, GpuInfo};
@@ -40,17 +42,37 @@ impl KernelObjective for CudaBench {
     }
 }
 
-/// Device 0 of the visible CUDA devices.
+/// The visible CUDA devices of one model.
 pub struct CudaGpu {
     fingerprint: DeviceFingerprint,
     options: CudaBenchOptions,
 }
 
 impl CudaGpu {
-    /// The first visible GPU, or why there is none (no driver, no device).
+    /// The GPUs named by `AUTOTUNE_DEVICES`, else every visible GPU of device 0's model; or why there is
+    /// none (no driver, no device, a bad list).
     pub fn detect() -> Result<CudaGpu, CudaError> {
-        let info = query_device(0)?;
-        Ok(CudaGpu { fingerprint: DeviceFingerprint::from(&info), options: CudaBenchOptions::default() })
+        let requested = match std::env::var(DEVICES_ENV) {
+            Ok(list) => Some(parse_devices(&list)?),
+            Err(_) => None,
+        };
+        CudaGpu::with_devices(requested.as_deref())
+    }
+
+    /// The GPUs `requested` (one model), or every visible GPU of device 0's model.
+    pub fn with_devices(requested: Option<&[usize]>) -> Result<CudaGpu, CudaError> {
+        let (chosen, skipped) = select_devices(requested)?;
+        for g in &skipped {
+            eprintln!("autotune: leaving out device {} ({}): a run measures one GPU model", g.ordinal, g.name);
+        }
+        let options =
+            CudaBenchOptions { devices: chosen.iter().map(|g| g.ordinal).collect(), ..CudaBenchOptions::default() };
+        Ok(CudaGpu { fingerprint: DeviceFingerprint::from(&chosen[0]), options })
+    }
+
+    /// The device ordinals measured on, one worker each.
+    pub fn devices(&self) -> &[usize] {
+        &self.options.devices
     }
 }
 

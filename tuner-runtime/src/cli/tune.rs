@@ -41,6 +41,10 @@ pub struct TuneArgs {
     /// Print every evaluation.
     #[arg(short, long)]
     pub verbose: bool,
+    /// CUDA devices to measure on, one worker each (`0,1`); default: `AUTOTUNE_DEVICES`, else every
+    /// visible GPU of device 0's model.
+    #[arg(long, value_name = "LIST")]
+    pub devices: Option<String>,
     /// Write entries here instead of the crate's cache directory.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -58,8 +62,12 @@ pub fn run(_args: TuneArgs) -> anyhow::Result<i32> {
 pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
     use crate::build::Gpu;
 
-    let mut gpu = crate::gpu::CudaGpu::detect().context("no CUDA GPU to tune on")?;
-    eprintln!("tuning on {}", gpu.fingerprint());
+    let mut gpu = match &args.devices {
+        Some(list) => crate::gpu::CudaGpu::with_devices(Some(&crate::device::parse_devices(list)?)),
+        None => crate::gpu::CudaGpu::detect(),
+    }
+    .context("no CUDA GPU to tune on")?;
+    eprintln!("tuning on {} (devices {:?}, one worker each)", gpu.fingerprint(), gpu.devices());
     tune_on(&args, &mut gpu)?;
     Ok(0)
 }
@@ -162,6 +170,7 @@ mod tests {
             budget: Some(5),
             seed: None,
             verbose: false,
+            devices: None,
             cache_dir: None,
         }
     }

@@ -9,6 +9,7 @@ use cudarc::driver::result;
 use cudarc::driver::sys::CUdevice_attribute as A;
 
 use super::{ensure_driver, ensure_nvrtc, CudaError, DriverContext};
+use crate::device::{choose_devices, DeviceFingerprint};
 use crate::worker::GpuInfo;
 
 /// Describes CUDA device `ordinal`.
@@ -42,6 +43,28 @@ pub fn query_device(ordinal: usize) -> Result<GpuInfo, CudaError> {
         driver: format!("{}.{}", driver / 1000, (driver % 1000) / 10),
         nvrtc: nvrtc_version().unwrap_or_else(|e| format!("unavailable ({e})")),
     })
+}
+
+/// The GPUs a run measures on: `requested` ordinals (all of one model, else an error), or every visible
+/// device of device 0's model. Devices of another model are returned as skipped so the caller can say so;
+/// see [`choose_devices`] for why one run never mixes models.
+pub fn select_devices(requested: Option<&[usize]>) -> Result<(Vec<GpuInfo>, Vec<GpuInfo>), CudaError> {
+    let ordinals: Vec<usize> = match requested {
+        Some(list) => list.to_vec(),
+        None => {
+            ensure_driver()?;
+            result::init().call("cuInit")?;
+            let count = result::device::get_count().call("cuDeviceGetCount")?;
+            (0..count.max(0) as usize).collect()
+        }
+    };
+    let infos = ordinals.iter().map(|&o| query_device(o)).collect::<Result<Vec<_>, _>>()?;
+    let found = infos.iter().map(|g| (g.ordinal, DeviceFingerprint::from(g))).collect();
+    let (chosen, skipped) = choose_devices(found, requested.is_some())?;
+    let pick = |list: &[(usize, DeviceFingerprint)]| -> Vec<GpuInfo> {
+        infos.iter().filter(|g| list.iter().any(|(o, _)| *o == g.ordinal)).cloned().collect()
+    };
+    Ok((pick(&chosen), pick(&skipped)))
 }
 
 /// NVRTC's version, `13.0` style.

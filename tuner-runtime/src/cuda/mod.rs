@@ -24,7 +24,7 @@ pub mod objective;
 pub mod worker;
 
 pub use compile::{Compiled, Compiler};
-pub use device::query_device;
+pub use device::{query_device, select_devices};
 pub use objective::{CudaBench, CudaBenchOptions, Evaluation};
 
 use cudarc::driver::DriverError;
@@ -68,6 +68,8 @@ pub enum CudaError {
     Pool(#[from] PoolError),
     #[error("worker protocol: {0}")]
     Protocol(String),
+    #[error(transparent)]
+    Devices(#[from] crate::device::DeviceChoiceError),
 }
 
 impl CudaError {

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::compile::{default_threads, Compiled, Compiler};
-use super::{query_device, CudaError};
+use super::{select_devices, CudaError};
 use crate::config::Config;
 use crate::layout::{defines, Layout};
 use crate::objective::{Objective, Outcome};
@@ -88,7 +88,9 @@ impl CudaBench {
         let space = spec.space()?;
         let reference = spec.default_config()?;
         let devices = if opts.devices.is_empty() { vec![0] } else { opts.devices.clone() };
-        let info = query_device(devices[0])?;
+        // One model per run: the workers' timings are ranked together.
+        let (chosen, _) = select_devices(Some(&devices))?;
+        let info = chosen[0].clone();
         let file_name = spec.kernel.rsplit('/').next().unwrap_or(&spec.kernel).to_owned();
         let compiler = Compiler::new(&spec.name, &file_name, source, &info.arch())?;
         let reference_image = compiler.compile(&defines(&reference)).map_err(|e| CudaError::Reference {
