@@ -66,6 +66,9 @@ fn strategy(name: &str) -> Result<StrategyKind, String> {
         "local" => StrategyKind::Local,
         "de" => StrategyKind::De,
         "random" => StrategyKind::Random,
+        // With the endpoint in the environment (OPENAI_BASE_URL, …); without one, hybrid is the surrogate.
+        "hybrid" => StrategyKind::Hybrid,
+        "llm" => StrategyKind::Llm,
         other => return Err(format!("unknown strategy `{other}`")),
     })
 }
