@@ -98,9 +98,20 @@ END = "<!-- END search-efficiency -->"
 # Tables
 
 
-def discover_tables() -> list[Path]:
+def discover_tables(log) -> list[Path]:
+    """Every Kernel Tuner cache file under tables/h100/ and tests/data/ (other JSON, such as the
+    recorder's `*.meta.json` summaries, is skipped)."""
     found = sorted(glob.glob(str(ROOT / "tables/h100/*.json"))) + sorted(glob.glob(str(ROOT / "tests/data/*.json")))
-    return [Path(p) for p in found]
+    tables = []
+    for p in found:
+        try:
+            d = json.loads(Path(p).read_text())
+        except (OSError, ValueError):
+            log(f"skipping {p}: not readable JSON")
+            continue
+        if isinstance(d, dict) and {"cache", "tune_params_keys", "tune_params"} <= d.keys():
+            tables.append(Path(p))
+    return tables
 
 
 def load_table(path: Path) -> dict:
@@ -352,20 +363,53 @@ def kt_run(path: str, strategy: str, budget: int, seed: int) -> list:
     return out[:budget]
 
 
+KT_RUN_LIMIT_S = 90  # a run longer than this is stuck: a few strategies loop forever on tiny spaces
+
+
+def _kt_alarm(_signum, _frame):
+    raise TimeoutError(f"did not finish within {KT_RUN_LIMIT_S} s (it loops on this table)")
+
+
 def kt_task(task):
+    import hashlib
+    import signal
+    import tempfile
+
     path, strategy, seed, budgets, per_budget, check = task
     t0 = time.time()
-    res = {"runs": {}, "check": None}
-    if per_budget:
-        for b in budgets:
-            res["runs"][b] = kt_run(path, strategy, b, seed)
-    else:
-        full = kt_run(path, strategy, max(budgets), seed)
-        for b in budgets:
-            res["runs"][b] = full[:b]
-        if check is not None:
-            part = kt_run(path, strategy, check, seed)
-            res["check"] = part == full[:check]
+    res = {"runs": {}, "check": None, "error": None}
+    # Once a (table, strategy) failed on one seed, the other seeds are skipped (the marker file is how the
+    # workers tell each other).
+    marker = Path(tempfile.gettempdir()) / (
+        f"bench-search-{os.getppid()}-" + hashlib.sha1(f"{path}|{strategy}".encode()).hexdigest()[:16]
+    )
+    if marker.exists():
+        res["error"] = marker.read_text()
+        res["wall"] = 0.0
+        return task, res
+    signal.signal(signal.SIGALRM, _kt_alarm)
+
+    def run(budget):
+        signal.alarm(KT_RUN_LIMIT_S)
+        try:
+            return kt_run(path, strategy, budget, seed)
+        finally:
+            signal.alarm(0)
+
+    try:
+        if per_budget:
+            for b in budgets:
+                res["runs"][b] = run(b)
+        else:
+            full = run(max(budgets))
+            for b in budgets:
+                res["runs"][b] = full[:b]
+            if check is not None:
+                part = run(check)
+                res["check"] = part == full[:check]
+    except Exception as e:  # noqa: BLE001 - a strategy that cannot run on a table is a result, not a crash
+        res["error"] = f"{type(e).__name__}: {e}"
+        marker.write_text(res["error"])
     res["wall"] = time.time() - t0
     return task, res
 
@@ -390,12 +434,17 @@ def run_kt(pairs: list[tuple[dict, str]], budgets: list[int], seeds: int, jobs: 
         tasks += tasks_for(t, s, per_budget, range(seeds), check_budget)
     tasks.sort(key=lambda x: -KT_COST.get(x[1], 1))
     by_path = {str(t["path"]): t for t in tables}
+    import tempfile
+
     failed_check = set()
+    errors: dict = {}
     ctx = mp.get_context("fork")
     with ctx.Pool(jobs, initializer=_kt_init, maxtasksperchild=None) as pool:
         done = 0
         for (path, s, seed, _b, _pb, _c), res in pool.imap_unordered(kt_task, tasks, chunksize=1):
             tid = by_path[path]["id"]
+            if res["error"]:
+                errors[(tid, s)] = res["error"]
             for b, tr in res["runs"].items():
                 runs[(tid, s)][b][seed] = tr
             walls[(tid, s)] = walls.get((tid, s), 0.0) + res["wall"]
@@ -405,16 +454,25 @@ def run_kt(pairs: list[tuple[dict, str]], budgets: list[int], seeds: int, jobs: 
             if done % 100 == 0:
                 log(f"  kernel tuner: {done}/{len(tasks)} runs")
         if failed_check:
-            log(f"  kernel tuner: prefix check failed for {sorted((Path(p).stem, s) for p, s in failed_check)}; rerunning per budget")
+            log(
+                f"  kernel tuner: prefix check failed for {sorted((Path(p).stem, s) for p, s in failed_check)}; rerunning per budget"
+            )
             redo = []
             for path, s in failed_check:
                 redo += tasks_for(by_path[path], s, True, range(seeds), None)
                 notes[(by_path[path]["id"], s)] = "per budget (prefix check failed)"
             for (path, s, seed, _b, _pb, _c), res in pool.imap_unordered(kt_task, redo, chunksize=1):
                 tid = by_path[path]["id"]
+                if res["error"]:
+                    errors[(tid, s)] = res["error"]
                 for b, tr in res["runs"].items():
                     runs[(tid, s)][b][seed] = tr
                 walls[(tid, s)] = walls.get((tid, s), 0.0) + res["wall"]
+    for f in Path(tempfile.gettempdir()).glob(f"bench-search-{os.getpid()}-*"):
+        f.unlink()
+    for k, e in errors.items():  # a strategy that failed on any seed of a table is out for that table
+        runs[k] = None
+        notes[k] = f"error: {e}"
     return runs, notes, walls
 
 
@@ -456,7 +514,9 @@ def summarize(runs: dict, optimum: float, budgets: list[int]) -> dict:
         out["budgets"][b] = {
             "median_ratio": median_inf(ratios),
             "p90_ratio": quantile_inf(ratios, 0.9),
-            "within": {f"{int(band * 100)}%": sum(r <= 1 + band + 1e-12 for r in ratios) / len(ratios) for band in BANDS},
+            "within": {
+                f"{int(band * 100)}%": sum(r <= 1 + band + 1e-12 for r in ratios) / len(ratios) for band in BANDS
+            },
             "mean_evaluations": float(np.mean([len(tr) for tr in runs[b]])),
         }
     top = max(budgets)
@@ -542,7 +602,13 @@ def plot(table: dict, series: list[tuple[str, str, np.ndarray]], path: Path, bud
     ax.set_ylabel("best found / table optimum (median, band 25-75%)")
     ax.set_title(f"{table['kernel']} ({table['rel']}, {table['configs']} configs): best so far over seeds")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="solid: ours\ndashed: Kernel Tuner", title_fontsize=8)
+    ax.legend(
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="solid: ours\ndashed: Kernel Tuner",
+        title_fontsize=8,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg", metadata={"Date": None})
@@ -584,7 +650,9 @@ def machine() -> str:
     )
 
 
-def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, seeds, elapsed, walls_ours, walls_kt, args) -> str:
+def render(
+    tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, seeds, elapsed, walls_ours, walls_kt, args
+) -> str:
     top = max(budgets)
     L = []
     w = L.append
@@ -598,7 +666,9 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
         f"the whole run took {elapsed / 60:.1f} min."
     )
     w("")
-    w(f"- Machine: {machine()}; load average {args.load_start:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (other builds share the cores).")
+    w(
+        f"- Machine: {machine()}; load average {args.load_start:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (other builds share the cores)."
+    )
     w(
         f"- Command: `{args.command_line}`. Budgets {', '.join(map(str, budgets))}; seeds 0..{seeds - 1} "
         f"({seeds} per table, strategy and budget)."
@@ -655,21 +725,34 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
     def name(s):
         return f"`{s}`" if s in ours else f"KT `{s}`"
 
+    def ran(tid):
+        """The strategies with results on table `tid` (a Kernel Tuner strategy may have failed on it)."""
+        return [s for s in ours + kts if summaries[(tid, s)] is not None]
+
+    def kts_ran(tid):
+        return [s for s in kts if summaries[(tid, s)] is not None]
+
     # Headline: evaluations to the 2% band.
     w("### Evaluations to the 2% band (median over seeds; fewer is better)")
     w("")
     w("| strategy | " + " | ".join(t["id"] for t in tables) + " |")
     w("|---|" + "---|" * len(tables))
-    best = {t["id"]: min(summaries[(t["id"], s)]["evals_to_2pct_median"] for s in ours + kts) for t in tables}
+    best = {t["id"]: min(summaries[(t["id"], s)]["evals_to_2pct_median"] for s in ran(t["id"])) for t in tables}
     for s in ours + kts:
         row = [name(s)]
         for t in tables:
+            if summaries[(t["id"], s)] is None:
+                row.append("error")
+                continue
             v = summaries[(t["id"], s)]["evals_to_2pct_median"]
             cell = fmt_evals(v, top)
             row.append(f"**{cell}**" if v == best[t["id"]] and not math.isinf(v) else cell)
         w("| " + " | ".join(row) + " |")
     w("")
-    w(f"Bold: the fewest on that table. `> {top}`: half the seeds or more never got within 2% in {top} evaluations.")
+    w(
+        f"Bold: the fewest on that table. `> {top}`: half the seeds or more never got within 2% in {top} evaluations. "
+        "`error`: the strategy stopped with an error on that table (listed under *Per table*)."
+    )
     w("")
 
     # Fraction within 2% at the budgets issue 8 names.
@@ -681,6 +764,9 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
     for s in ours + kts:
         row = [name(s)]
         for t in tables:
+            if summaries[(t["id"], s)] is None:
+                row.append("error")
+                continue
             row.append(" / ".join(f"{summaries[(t['id'], s)]['budgets'][b]['within']['2%']:.2f}" for b in mid))
         w("| " + " | ".join(row) + " |")
     w("")
@@ -692,9 +778,11 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
     w("")
     sg = [t for t in tables if "sgemm" in t["kernel"].lower() or "sgemm" in t["name"].lower()]
     if not sg:
-        w("- **SGEMM table: not committed yet** (`tables/h100/sgemm.json`), so the SGEMM targets are not measured in this run.")
+        w(
+            "- **SGEMM table: not committed yet** (`tables/h100/sgemm.json`), so the SGEMM targets are not measured in this run."
+        )
     for t in sg:
-        kt_best = min(kts, key=lambda s: summaries[(t["id"], s)]["evals_to_2pct_median"]) if kts else None
+        kt_best = min(kts_ran(t["id"]), key=lambda s: summaries[(t["id"], s)]["evals_to_2pct_median"], default=None)
         kv = summaries[(t["id"], kt_best)]["evals_to_2pct_median"] if kt_best else math.inf
         rv = summaries[(t["id"], "random")]["evals_to_2pct_median"] if "random" in ours else math.inf
         w(
@@ -714,7 +802,9 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
                 detail.append(f"{'no better than' if v == kv else 'behind'} `{kt_best}`")
             if not third:
                 detail.append("more than ⅓ of random's")
-            w(f"  - `{s}`: {fmt_evals(v, top)} evaluations: **{verdict}**{' (' + '; '.join(detail) + ')' if detail else ''}.")
+            w(
+                f"  - `{s}`: {fmt_evals(v, top)} evaluations: **{verdict}**{' (' + '; '.join(detail) + ')' if detail else ''}."
+            )
         if "surrogate" in ours:
             s = summaries[(t["id"], "surrogate")]["budgets"]
             w50, w100 = s[50]["within"]["2%"] if 50 in s else None, s[100]["within"]["2%"] if 100 in s else None
@@ -725,7 +815,9 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
                     f"and {w100:.2f} at 100 (target 1.0): **{'met' if ok else 'not met'}**."
                 )
     if "surrogate" in ours and kts:
-        w("- Issue 8, every table: `surrogate`'s fraction within 2% above every Kernel Tuner strategy's at 50 and 100 evaluations:")
+        w(
+            "- Issue 8, every table: `surrogate`'s fraction within 2% above every Kernel Tuner strategy's at 50 and 100 evaluations:"
+        )
         for t in tables:
             parts = []
             verdicts = []
@@ -733,16 +825,27 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
                 if b not in budgets:
                     continue
                 mine = summaries[(t["id"], "surrogate")]["budgets"][b]["within"]["2%"]
-                kb = max(kts, key=lambda s: summaries[(t["id"], s)]["budgets"][b]["within"]["2%"])
+                kb = max(
+                    kts_ran(t["id"]), key=lambda s: summaries[(t["id"], s)]["budgets"][b]["within"]["2%"], default=None
+                )
+                if kb is None:
+                    continue
                 kv = summaries[(t["id"], kb)]["budgets"][b]["within"]["2%"]
                 verdicts.append("met" if mine > kv else ("tied" if mine == kv else "not met"))
                 parts.append(f"at {b}: {mine:.2f} vs {kv:.2f} (`{kb}`)")
             if "not met" in verdicts:
                 verdict = "not met"
             elif "tied" in verdicts:
-                verdict = "not met: tied" + (" (every strategy reaches 2%; the table is too easy to separate them)" if all(
-                    summaries[(t["id"], s)]["budgets"][b]["within"]["2%"] == 1.0 for s in kts + ours for b in (50, 100) if b in budgets
-                ) else "")
+                verdict = "not met: tied" + (
+                    " (every strategy reaches 2%; the table is too easy to separate them)"
+                    if all(
+                        summaries[(t["id"], s)]["budgets"][b]["within"]["2%"] == 1.0
+                        for s in ran(t["id"])
+                        for b in (50, 100)
+                        if b in budgets
+                    )
+                    else ""
+                )
             else:
                 verdict = "met"
             w(f"  - `{t['id']}`: {'; '.join(parts)}: **{verdict}**.")
@@ -765,6 +868,14 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
         if t["key_mismatch"]:
             w(f"Warning: {t['key_mismatch']} cache keys do not match Python's formatting of their values.")
         w("")
+        failed = [s for s in kts if notes.get((t["id"], s), "").startswith("error")]
+        if failed:
+            w(
+                "Kernel Tuner strategies that stopped with an error on this table (no results): "
+                + "; ".join(f"`{s}` ({notes[(t['id'], s)][len('error: ') :]})" for s in failed)
+                + "."
+            )
+            w("")
         per = [s for s in kts if notes.get((t["id"], s), "").startswith("per budget")]
         if per:
             w(
@@ -775,13 +886,17 @@ def render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, se
             w("")
         w(f"![convergence on {t['id']}](plots/search-{t['id']}.svg)")
         w("")
-        head = ["strategy", "evals to 2% (reached)", "evals used"] + [f"B={b}: best/opt (p90)" for b in budgets] + [
-            f"B={b}: ≤2/5/10%" for b in budgets
-        ]
+        head = (
+            ["strategy", "evals to 2% (reached)", "evals used"]
+            + [f"B={b}: best/opt (p90)" for b in budgets]
+            + [f"B={b}: ≤2/5/10%" for b in budgets]
+        )
         w("| " + " | ".join(head) + " |")
         w("|" + "---|" * len(head))
         for s in ours + kts:
             sm = summaries[(t["id"], s)]
+            if sm is None:
+                continue
             row = [
                 name(s),
                 f"{fmt_evals(sm['evals_to_2pct_median'], top)} ({sm['evals_to_2pct_reached']:.2f})",
@@ -850,7 +965,9 @@ def write_doc(doc: Path, block: str):
             _, post = rest.split(END, 1)
             doc.write_text(pre + block + post)
             return
-        raise SystemExit(f"error: {doc} exists but lacks the markers; add\n{BEGIN}\n{END}\nwhere the generated part goes")
+        raise SystemExit(
+            f"error: {doc} exists but lacks the markers; add\n{BEGIN}\n{END}\nwhere the generated part goes"
+        )
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(TEMPLATE.format(block=block))
 
@@ -886,7 +1003,7 @@ def main():
 
     budgets = sorted(int(b) for b in args.budgets.split(","))
     seeds = args.seeds
-    paths = args.tables or discover_tables()
+    paths = args.tables or discover_tables(log)
     tables = [load_table(p.resolve()) for p in paths]
     stems = [t["name"] for t in tables]
     for t in tables:
@@ -905,7 +1022,8 @@ def main():
         # With no LLM endpoint the hybrid should be the surrogate (issue 8); if it is, measuring it again
         # adds nothing. Checked on a few seeds of every table rather than assumed.
         same = all(
-            run_ours(args.bin, t, "hybrid", [max(budgets)], 3)[0] == run_ours(args.bin, t, "surrogate", [max(budgets)], 3)[0]
+            run_ours(args.bin, t, "hybrid", [max(budgets)], 3)[0]
+            == run_ours(args.bin, t, "surrogate", [max(budgets)], 3)[0]
             for t in tables
         )
         if same:
@@ -955,7 +1073,7 @@ def main():
             f = cache_file(t, s)
             if args.reuse_kt and f.exists():
                 c = json.loads(f.read_text())
-                runs[(t["id"], s)] = {int(b): v for b, v in c["runs"].items()}
+                runs[(t["id"], s)] = {int(b): v for b, v in c["runs"].items()} if c["runs"] is not None else None
                 notes[(t["id"], s)] = c["note"]
                 walls_kt[(t["id"], s)] = c["wall"]
                 reused.append((t["id"], s))
@@ -976,16 +1094,21 @@ def main():
     summaries = {}
     for t in tables:
         for s in ours + kts:
-            summaries[(t["id"], s)] = summarize(runs[(t["id"], s)], t["optimum"], budgets)
+            r = runs[(t["id"], s)]
+            summaries[(t["id"], s)] = summarize(r, t["optimum"], budgets) if r is not None else None
         series = [(s, "ours", curves(runs[(t["id"], s)][max(budgets)], t["optimum"], max(budgets))) for s in ours]
         series += [
-            (f"KT {s}", "kt", curves(runs[(t["id"], s)][max(budgets)], t["optimum"], max(budgets))) for s in kts
+            (f"KT {s}", "kt", curves(runs[(t["id"], s)][max(budgets)], t["optimum"], max(budgets)))
+            for s in kts
+            if runs[(t["id"], s)] is not None
         ]
         plot(t, series, args.plots / f"search-{t['id']}.svg", max(budgets))
     log("plots done")
 
     elapsed = time.time() - t0 + float(os.environ.get("BENCH_BUILD_SECONDS", "0"))
-    block = render(tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, seeds, elapsed, walls_ours, walls_kt, args)
+    block = render(
+        tables, ours, kts, skipped, notes_ours, notes, summaries, budgets, seeds, elapsed, walls_ours, walls_kt, args
+    )
     write_doc(args.doc, block)
 
     def clean(x):
@@ -1009,7 +1132,8 @@ def main():
                 "failed": t["failed"],
                 "optimum_ms": t["optimum"],
                 "strategies": {
-                    (s if s in ours else f"kt:{s}"): clean(summaries[(t["id"], s)]) for s in ours + kts
+                    (s if s in ours else f"kt:{s}"): clean(summaries[(t["id"], s)]) if summaries[(t["id"], s)] else None
+                    for s in ours + kts
                 },
                 "kt_mode": {s: notes.get((t["id"], s)) for s in kts},
             }
