@@ -61,7 +61,7 @@ impl tuner_runtime::Objective for &Problem {
 fn jitter(p: &Point, salt: u64) -> f64 {
     let mut h = salt ^ 0x9e37_79b9_7f4a_7c15;
     for &i in &p.0 {
-        h ^= i as u64 + 0x9e37_79b9_7f4a_7c15 + (h << 6) + (h >> 2);
+        h ^= (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(h << 6).wrapping_add(h >> 2);
         h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         h ^= h >> 31;
     }
