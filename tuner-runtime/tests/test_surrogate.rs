@@ -169,3 +169,22 @@ fn finds_the_two_percent_band_on_the_committed_tables() {
         assert!(got >= floor, "{table} at {budget} evaluations: {got} of seeds within 2%, want >= {floor}");
     }
 }
+
+#[test]
+fn negative_scores_are_modelled_too() {
+    // A closure may score `-time` (higher is still better): the model must fit on it, not drop it.
+    let replay = Replay::load(data("reduce.json")).expect("committed table loads");
+    let optimum = replay.optimum().0;
+    let objective = |c: &Config| replay.time(c).ok().flatten().map_or(0.0, |t| -t);
+    let mut tuner = Tuner::new(replay.space().clone(), objective)
+        .max_evaluations(60)
+        .seed(1)
+        .verbose(false)
+        .progress(false)
+        .strategy(Surrogate::new());
+    let best = tuner.tune().expect("valid configs exist");
+    let fits = tuner.strategy_report().get("model_fits").and_then(|v| v.as_u64()).unwrap_or(0);
+    assert!(fits >= 1, "the model was fitted {fits} times");
+    let time = replay.time(&best).expect("recorded").expect("ran");
+    assert!(time <= optimum * 1.02, "best {time} vs optimum {optimum}");
+}
