@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use crate::config::Config;
 use crate::objective::{Objective, Outcome};
 use crate::space::{Point, Space};
-use crate::strategy::{Context, LocalSearch, Rng, Strategy};
+use crate::strategy::{Context, Rng, Strategy, StrategyKind};
 
 /// One evaluation, in the order it happened.
 #[derive(Clone, Debug)]
@@ -65,7 +65,8 @@ fn watch_interrupts() {
 pub struct Tuner<'o> {
     space: Space,
     objective: Box<dyn Objective + 'o>,
-    strategy: Box<dyn Strategy + 'o>,
+    /// `None` until `tune()` builds the default (so a strategy set later costs no default's set-up).
+    strategy: Option<Box<dyn Strategy + 'o>>,
     max_evaluations: usize,
     population_size: usize,
     temperature: f64,
@@ -80,12 +81,13 @@ pub struct Tuner<'o> {
 }
 
 impl<'o> Tuner<'o> {
-    /// A tuner with the seed's defaults: 100 evaluations, population 20, temperature 0.8, verbose.
+    /// A tuner with the seed's defaults: 100 evaluations, population 20, temperature 0.8, verbose; the
+    /// strategy is [`StrategyKind::default`] (the one that measured best).
     pub fn new(space: Space, objective: impl Objective + 'o) -> Tuner<'o> {
         Tuner {
             space,
             objective: Box::new(objective),
-            strategy: Box::new(LocalSearch::new()),
+            strategy: None,
             max_evaluations: 100,
             population_size: 20,
             temperature: 0.8,
@@ -129,11 +131,11 @@ impl<'o> Tuner<'o> {
         self
     }
     pub fn strategy(mut self, strategy: impl Strategy + 'o) -> Self {
-        self.strategy = Box::new(strategy);
+        self.strategy = Some(Box::new(strategy));
         self
     }
     pub fn boxed_strategy(mut self, strategy: Box<dyn Strategy + 'o>) -> Self {
-        self.strategy = strategy;
+        self.strategy = Some(strategy);
         self
     }
 
@@ -150,6 +152,13 @@ impl<'o> Tuner<'o> {
 
     /// Runs the search and returns the best config, or `NoValidConfig` when nothing valid was found.
     pub fn tune(&mut self) -> Result<Config, TuneError> {
+        let mut strategy = self.strategy.take().unwrap_or_else(|| StrategyKind::default().build());
+        let result = self.run(&mut *strategy);
+        self.strategy = Some(strategy);
+        result
+    }
+
+    fn run(&mut self, strategy: &mut (dyn Strategy + 'o)) -> Result<Config, TuneError> {
         watch_interrupts();
         INTERRUPTED.store(false, Ordering::SeqCst);
         let started = Instant::now();
@@ -173,7 +182,7 @@ impl<'o> Tuner<'o> {
                 self.interrupted = true;
                 break;
             }
-            let want = self.population_size.min(budget - done);
+            let want = strategy.batch_size(self.population_size).max(1).min(budget - done);
             let proposed = {
                 let mut ctx = Context {
                     space: &self.space,
@@ -184,7 +193,7 @@ impl<'o> Tuner<'o> {
                     temperature: self.temperature,
                     remaining: budget - done,
                 };
-                self.strategy.propose(&mut ctx, want)
+                strategy.propose(&mut ctx, want)
             };
             let mut batch: Vec<Point> = Vec::with_capacity(want);
             for p in proposed {
@@ -211,12 +220,12 @@ impl<'o> Tuner<'o> {
                 temperature: self.temperature,
                 remaining: budget - done,
             };
-            self.strategy.observe(&mut ctx, &self.history[first..]);
+            strategy.observe(&mut ctx, &self.history[first..]);
         }
         bar.finish_and_clear();
         self.wall += started.elapsed();
         if self.verbose {
-            self.print_summary();
+            self.print_summary(strategy);
         }
         match self.best_config() {
             Some(c) => Ok(c.clone()),
@@ -327,7 +336,7 @@ impl<'o> Tuner<'o> {
         }
     }
 
-    fn print_summary(&self) {
+    fn print_summary(&self, strategy: &dyn Strategy) {
         let invalid = self.history.iter().filter(|t| t.score.is_none()).count();
         println!();
         match self.best {
@@ -340,7 +349,7 @@ impl<'o> Tuner<'o> {
                     i + 1,
                     self.history.len(),
                     invalid,
-                    self.strategy.name(),
+                    strategy.name(),
                     self.wall.as_secs_f64()
                 );
             }
@@ -348,10 +357,10 @@ impl<'o> Tuner<'o> {
                 "No valid config in {} evaluations ({} invalid; strategy {})",
                 self.history.len(),
                 invalid,
-                self.strategy.name()
+                strategy.name()
             ),
         }
-        if let Some(line) = self.strategy.summary() {
+        if let Some(line) = strategy.summary() {
             println!("{line}");
         }
         if self.interrupted {
@@ -388,8 +397,9 @@ impl<'o> Tuner<'o> {
     }
     /// The strategy's own figures (LLM tokens and cost, fallback…).
     pub fn strategy_report(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut m = self.strategy.report();
-        m.insert("strategy".into(), self.strategy.name().into());
+        let Some(strategy) = &self.strategy else { return serde_json::Map::new() };
+        let mut m = strategy.report();
+        m.insert("strategy".into(), strategy.name().into());
         m
     }
 }

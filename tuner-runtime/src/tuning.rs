@@ -12,9 +12,11 @@
 //!
 //! Options come from the environment so that `cargo build` can be steered without code changes:
 //! `AUTOTUNE_STRATEGY` (`random`, `de`, `local`, `surrogate`, and with the `llm` feature `llm` and
-//! `hybrid`), `AUTOTUNE_MAX_EVALUATIONS` and `AUTOTUNE_SEED`. With no strategy named, an LLM endpoint
-//! (`OPENAI_BASE_URL`) selects the LLM-guided search when the `llm` feature is on (for a build script:
-//! on its `tuner-runtime` build-dependency); otherwise the built-in local search runs.
+//! `hybrid`), `AUTOTUNE_MAX_EVALUATIONS` and `AUTOTUNE_SEED`. With no strategy named, the default is
+//! [`StrategyKind::default`]: the hybrid when the `llm` feature is on (for a build script: on its
+//! `tuner-runtime` build-dependency), which takes an LLM endpoint's proposals (`OPENAI_BASE_URL`,
+//! `OPENAI_API_KEY`) where the surrogate expects them to pay and is the surrogate alone without one;
+//! otherwise the surrogate.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -60,7 +62,7 @@ pub struct TuneOptions {
 
 impl Default for TuneOptions {
     fn default() -> Self {
-        TuneOptions { strategy: StrategyKind::Local, max_evaluations: 60, seed: 0, verbose: false }
+        TuneOptions { strategy: StrategyKind::default(), max_evaluations: 60, seed: 0, verbose: false }
     }
 }
 
@@ -114,12 +116,6 @@ impl TuneOptions {
     /// environment); unset variables keep their defaults.
     pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<TuneOptions, OptionsError> {
         let mut o = TuneOptions::default();
-        // An LLM endpoint makes the search LLM-guided (it falls back to classical operators by itself when
-        // the endpoint fails); without the `llm` feature the variable is ignored.
-        #[cfg(feature = "llm")]
-        if get("OPENAI_BASE_URL").is_some_and(|v| !v.is_empty()) {
-            o.strategy = StrategyKind::Llm;
-        }
         if let Some(value) = get("AUTOTUNE_STRATEGY").filter(|v| !v.is_empty()) {
             o.strategy = strategies().into_iter().find(|(n, _)| *n == value).map(|(_, k)| k).ok_or_else(|| {
                 OptionsError::Strategy {
@@ -309,12 +305,12 @@ mod tests {
             e.to_string().contains("AUTOTUNE_STRATEGY=\"magic\" is not one of: random, de, local, surrogate"),
             "{e}"
         );
-        // An endpoint picks the LLM-guided search when the client is built in; a named strategy wins.
+        // With no strategy named, the default (the hybrid reads the endpoint itself); a named one wins.
         let endpoint = TuneOptions::from_env_with(env(&[("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")])).unwrap();
         #[cfg(feature = "llm")]
-        assert_eq!(endpoint.strategy, StrategyKind::Llm);
+        assert_eq!(endpoint.strategy, StrategyKind::Hybrid);
         #[cfg(not(feature = "llm"))]
-        assert_eq!(endpoint.strategy, StrategyKind::Local);
+        assert_eq!(endpoint.strategy, StrategyKind::Surrogate);
         let named = TuneOptions::from_env_with(env(&[("OPENAI_BASE_URL", "http://x"), ("AUTOTUNE_STRATEGY", "de")]));
         assert_eq!(named.unwrap().strategy, StrategyKind::De);
         assert!(TuneOptions::from_env_with(env(&[("AUTOTUNE_MAX_EVALUATIONS", "0")])).is_err());

@@ -403,7 +403,7 @@ fn cli_without_an_endpoint_uses_the_builtin_search_and_says_so_once() {
     assert_eq!(v["fallback"], true);
     assert_eq!(v["llm_calls"], 0);
     assert_eq!(v["cost_usd"], 0.0);
-    assert_eq!(v["fallback_strategy"], "local");
+    assert_eq!(v["fallback_strategy"], "surrogate");
     assert_eq!(stderr.matches("no LLM endpoint configured").count(), 1, "{stderr}");
     assert!(stderr.contains("OPENAI_BASE_URL"), "the line names the switch: {stderr}");
 }

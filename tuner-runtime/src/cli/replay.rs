@@ -25,9 +25,9 @@ pub struct ReplayArgs {
     /// The recorded table (Kernel Tuner cache-file format); default: the embedded H100 table.
     #[arg(long)]
     pub table: Option<PathBuf>,
-    /// The search strategy.
-    #[arg(long, value_enum, default_value = "local")]
-    pub strategy: StrategyKind,
+    /// The search strategy (default: the one that measured best, as `tune()` and the build use).
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyKind>,
     /// Evaluations allowed.
     #[arg(long, default_value_t = 100)]
     pub budget: usize,
@@ -75,7 +75,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         .temperature(args.temperature)
         .seed(args.seed)
         .verbose(args.verbose && !args.json)
-        .boxed_strategy(args.strategy.build());
+        .boxed_strategy(args.strategy.unwrap_or_default().build());
     let best = tuner.tune()?;
     let best_time = replay.time(&best)?.context("the best config has no recorded time")?;
     let found_at = tuner.best_found_at().expect("tune() returned a best config");

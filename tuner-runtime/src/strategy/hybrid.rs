@@ -86,6 +86,10 @@ impl Hybrid {
 }
 
 impl Strategy for Hybrid {
+    fn batch_size(&self, population_size: usize) -> usize {
+        self.surrogate.batch_size(population_size)
+    }
+
     fn name(&self) -> &str {
         "hybrid"
     }

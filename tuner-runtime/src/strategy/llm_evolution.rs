@@ -222,7 +222,7 @@ impl LlmEvolution {
 
     /// The built-in search in LLM clothing: reports `fallback: true` and `reason`.
     fn builtin(reason: String) -> LlmEvolution {
-        let inner = StrategyKind::Local.build();
+        let inner = StrategyKind::Surrogate.build();
         eprintln!("autotune: {reason}; using the built-in `{}` search", inner.name());
         let mut s = LlmEvolution::with_client(None, String::new(), String::new());
         s.builtin = Some(inner);
