@@ -543,6 +543,18 @@ def curves(runs_top: list, optimum: float, budget: int) -> np.ndarray:
 # Output
 
 
+def random_first_hit_median(n: int, k: int) -> int:
+    """The median number of evaluations uniform random sampling without replacement needs to first hit one
+    of `k` good configs among `n`: the smallest m with P(first hit <= m) >= 1/2, where
+    P(no hit in m) = C(n - k, m) / C(n, m)."""
+    miss = 1.0
+    for m in range(1, n + 1):
+        miss *= (n - k - (m - 1)) / (n - (m - 1))
+        if 1 - miss >= 0.5:
+            return m
+    return n
+
+
 def fmt_ratio(x: float) -> str:
     return "none" if math.isinf(x) else f"{x:.3f}"
 
@@ -776,7 +788,9 @@ def render(
     # Targets.
     w("### Where we stand against the targets")
     w("")
-    sg = [t for t in tables if "sgemm" in t["kernel"].lower() or "sgemm" in t["name"].lower()]
+    # The SGEMM table of the targets: the largest SGEMM table (others, like a re-measure of the top
+    # configs at another size, are too small to separate strategies).
+    sg = sorted((t for t in tables if "sgemm" in t["kernel"].lower()), key=lambda t: -t["configs"])[:1]
     if not sg:
         w(
             "- **SGEMM table: not committed yet** (`tables/h100/sgemm.json`), so the SGEMM targets are not measured in this run."
@@ -785,10 +799,22 @@ def render(
         kt_best = min(kts_ran(t["id"]), key=lambda s: summaries[(t["id"], s)]["evals_to_2pct_median"], default=None)
         kv = summaries[(t["id"], kt_best)]["evals_to_2pct_median"] if kt_best else math.inf
         rv = summaries[(t["id"], "random")]["evals_to_2pct_median"] if "random" in ours else math.inf
+        exact = random_first_hit_median(t["configs"], t["near"][0.02])
+        if math.isinf(rv):
+            # Beyond the largest budget the measurement says only "> budget"; uniform sampling without
+            # replacement has an exact answer from the table itself.
+            random_note = (
+                f"random search's median is beyond {top} here (`random`: {fmt_evals(rv, top)}); for uniform sampling "
+                f"without replacement with {t['near'][0.02]} of {t['configs']} configs within 2% it is exactly "
+                f"{exact}, so ⅓ of it is {exact / 3:.0f}"
+            )
+            rv = exact
+        else:
+            random_note = f"random search's median is {fmt_evals(rv, top)} (exact for uniform sampling: {exact})"
         w(
-            f"- Issue 6 on `{t['rel']}`: fewer evaluations to the 2% band than every Kernel Tuner strategy (best: "
-            f"`{kt_best}`, {fmt_evals(kv, top)}) and ≤ ⅓ of random search's ({fmt_evals(rv, top)}, so ≤ "
-            f"{fmt_evals(rv / 3, top) if not math.isinf(rv) else '?'}):"
+            f"- Issue 6, the SGEMM table `{t['rel']}` ({t['configs']} configs): fewer evaluations to the 2% band than "
+            f"every Kernel Tuner strategy (best: `{kt_best}`, {fmt_evals(kv, top)}) and ≤ ⅓ of random search's "
+            f"({random_note}):"
         )
         for s in ours:
             if s == "random":
