@@ -1,0 +1,118 @@
+//! Where the time of a kernel tune goes (issue 6, docs/benchmarks.md "Cost"): runs the same loop as
+//! `cargo autotune tune` (`tuning::tune_kernel` over a [`CudaBench`], the default strategy unless
+//! `AUTOTUNE_STRATEGY` says otherwise) on one kernel of this crate and splits its wall time into
+//!
+//! - startup: compiling the default config and starting the worker (which measures the reference);
+//! - compile: NVRTC for every batch (in child processes, in parallel within a batch);
+//! - benchmark: the worker measuring the batch (module load, warm-up, timed launches, output check);
+//! - LLM: time inside the strategy's model calls (0 here unless an endpoint is configured: it is folded
+//!   into "other", since the strategy does not report it separately);
+//! - other: the strategy's own work and bookkeeping (the rest).
+//!
+//! `tune_cost [KERNEL] [BUDGET]` (default `sgemm 100`), from the repository root; prints one JSON line.
+//! Needs a CUDA GPU. The entry it finds is not written anywhere.
+
+use std::time::{Duration, Instant};
+
+use tuner_runtime::cuda::{CudaBench, CudaBenchOptions};
+use tuner_runtime::device::DeviceFingerprint;
+use tuner_runtime::tuning::{tune_kernel, KernelObjective, TuneOptions};
+use tuner_runtime::{Config, Objective, Outcome};
+
+/// The real-GPU objective with a stopwatch on each phase of a batch.
+struct Timed {
+    bench: CudaBench,
+    compile: Duration,
+    measure: Duration,
+    batches: usize,
+}
+
+impl Objective for Timed {
+    fn evaluate(&mut self, config: &Config) -> Outcome {
+        self.evaluate_batch(std::slice::from_ref(config)).pop().expect("one outcome per config")
+    }
+
+    fn batched(&self) -> bool {
+        self.bench.batched()
+    }
+
+    fn evaluate_batch(&mut self, configs: &[Config]) -> Vec<Outcome> {
+        self.batches += 1;
+        let t = Instant::now();
+        let compiled = self.bench.compile_job().run(configs);
+        self.compile += t.elapsed();
+        let t = Instant::now();
+        let evals = self.bench.evaluate_compiled(configs, compiled);
+        self.measure += t.elapsed();
+        evals
+            .into_iter()
+            .map(|e| match e.result {
+                tuner_runtime::worker::protocol::EvalResult::Ok(m) => Outcome::Score(1.0 / m.time_ms),
+                tuner_runtime::worker::protocol::EvalResult::Failed(f) => Outcome::Invalid(f.to_string()),
+            })
+            .collect()
+    }
+}
+
+impl KernelObjective for Timed {
+    fn time_ms(&self, config: &Config) -> Option<f64> {
+        self.bench.time_ms(config)
+    }
+    fn describe(&self) -> String {
+        self.bench.describe()
+    }
+}
+
+fn json_num(x: Option<f64>) -> String {
+    x.filter(|v| v.is_finite()).map_or("null".into(), |v| v.to_string())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The benchmark's workers and compile processes are this executable run again.
+    tuner_runtime::cuda::worker::serve_if_worker();
+    let kernel = std::env::args().nth(1).unwrap_or_else(|| "sgemm".into());
+    let budget: usize = std::env::args().nth(2).map(|b| b.parse()).transpose()?.unwrap_or(100);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = if root.exists() { root.to_path_buf() } else { std::path::PathBuf::from("kernels") };
+    let scan = tuner_runtime::scan::scan_crate(&root)?;
+    let k = scan.kernels.iter().find(|k| k.spec.name == kernel).ok_or("no such kernel in the crate")?;
+    let source = String::from_utf8_lossy(&k.source).into_owned();
+    let mut options = TuneOptions::from_env()?;
+    options.max_evaluations = budget;
+
+    let start = Instant::now();
+    let bench = CudaBench::new(k.spec.clone(), &source, CudaBenchOptions::default())?;
+    let startup = start.elapsed();
+    let device = DeviceFingerprint::from(&bench.device);
+    let mut timed = Timed { bench, compile: Duration::ZERO, measure: Duration::ZERO, batches: 0 };
+    let t = Instant::now();
+    let entry = tune_kernel(&k.spec, &k.source_blake3, &device, &mut timed, &options)?;
+    let search = t.elapsed();
+    let configs = timed.bench.evaluations.len();
+    let compile_sum: f64 = timed.bench.evaluations.iter().filter_map(|e| e.compile_ms).sum();
+    drop(timed.bench);
+    let total = start.elapsed();
+    let other = search.saturating_sub(timed.compile + timed.measure);
+    let s = |d: Duration| d.as_secs_f64();
+    println!(
+        "{{\"kernel\":{kernel:?},\"device\":{:?},\"strategy\":{:?},\"budget\":{budget},\"evaluations\":{},\
+         \"configs_measured\":{configs},\"batches\":{},\"wall_s\":{:.3},\"startup_s\":{:.3},\"compile_s\":{:.3},\
+         \"benchmark_s\":{:.3},\"llm_s\":0.0,\"other_s\":{:.3},\"compile_cpu_s\":{:.3},\"best\":{},\
+         \"best_ms\":{},\"default_ms\":{},\"compile_threads\":{}}}",
+        device.name,
+        format!("{:?}", options.strategy).to_lowercase(),
+        entry.tuning.evaluations,
+        timed.batches,
+        s(total),
+        s(startup),
+        s(timed.compile),
+        s(timed.measure),
+        s(other) + s(total.saturating_sub(startup + search)),
+        compile_sum / 1e3,
+        format!("{{{}}}", entry.best.iter().map(|(k, v)| format!("{k:?}:{v}")).collect::<Vec<_>>().join(",")),
+        json_num(entry.best_time_ms),
+        json_num(entry.default_time_ms),
+        tuner_runtime::cuda::compile::default_threads(),
+    );
+    Ok(())
+}
