@@ -8,7 +8,8 @@
 #
 # Environment: BENCH_VENV (default .venv-bench, git-ignored) is the Python environment with
 # kernel_tuner and matplotlib; it is created on first use. CARGO_TARGET_DIR is honoured; BENCH_BIN
-# names a cargo-autotune binary to use instead of building one.
+# names a cargo-autotune binary to use instead of building one (BENCH_BIN_COMMIT: the commit it was
+# built from, for the doc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -686,8 +686,15 @@ def render(
         f"({seeds} per table, strategy and budget)."
     )
     w(
-        f"- Ours: {', '.join('`' + s + '`' for s in ours)} (`cargo autotune bench`, population/batch 20, every budget a "
-        "separate run). No LLM endpoint is configured for these runs."
+        f"- Ours: {', '.join('`' + s + '`' for s in ours)} (`cargo autotune bench`, population 20, from which each "
+        "strategy picks its batch size; every budget a separate run). No LLM endpoint is configured for these runs."
+        + (
+            f" The binary was `{os.environ['BENCH_BIN']}`"
+            + (f", built from commit `{os.environ['BENCH_BIN_COMMIT']}`" if os.environ.get("BENCH_BIN_COMMIT") else "")
+            + "."
+            if os.environ.get("BENCH_BIN")
+            else ""
+        )
     )
     for s, why in skipped.items():
         w(f"  - `{s}` not measured: the binary refused it ({why}).")
