@@ -54,6 +54,8 @@ pub const ENV_VARS: &[&str] = &[
     "OPENAI_BASE_URL",
     "OPENAI_API_KEY",
     "OPENAI_MODEL",
+    "AUTOTUNE_LLM_MODEL",
+    "AUTOTUNE_LLM_TRACE",
     "CUDA_VISIBLE_DEVICES",
     crate::device::DEVICES_ENV,
 ];
