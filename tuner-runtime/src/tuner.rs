@@ -183,18 +183,7 @@ impl<'o> Tuner<'o> {
                 break;
             }
             let want = strategy.batch_size(self.population_size).max(1).min(budget - done);
-            let proposed = {
-                let mut ctx = Context {
-                    space: &self.space,
-                    history: &self.history,
-                    seen: &seen,
-                    rng: &mut rng,
-                    population_size: self.population_size,
-                    temperature: self.temperature,
-                    remaining: budget - done,
-                };
-                strategy.propose(&mut ctx, want)
-            };
+            let proposed = strategy.propose(&mut self.context(&seen, &mut rng, budget - done), want);
             let mut batch: Vec<Point> = Vec::with_capacity(want);
             for p in proposed {
                 if batch.len() < want && self.space.is_valid(&p) && !seen.contains(&p) && !batch.contains(&p) {
@@ -211,16 +200,7 @@ impl<'o> Tuner<'o> {
             for t in &self.history[first..] {
                 seen.insert(t.point.clone());
             }
-            let mut ctx = Context {
-                space: &self.space,
-                history: &self.history,
-                seen: &seen,
-                rng: &mut rng,
-                population_size: self.population_size,
-                temperature: self.temperature,
-                remaining: budget - done,
-            };
-            strategy.observe(&mut ctx, &self.history[first..]);
+            strategy.observe(&mut self.context(&seen, &mut rng, budget - done), &self.history[first..]);
         }
         bar.finish_and_clear();
         self.wall += started.elapsed();
@@ -233,6 +213,19 @@ impl<'o> Tuner<'o> {
                 evaluations: self.history.len(),
                 first_failure: self.history.iter().find_map(|t| t.failure.clone()),
             }),
+        }
+    }
+
+    /// What a strategy sees: the space, the history so far, the seeded generator, the budget left.
+    fn context<'a>(&'a self, seen: &'a HashSet<Point>, rng: &'a mut Rng, remaining: usize) -> Context<'a> {
+        Context {
+            space: &self.space,
+            history: &self.history,
+            seen,
+            rng,
+            population_size: self.population_size,
+            temperature: self.temperature,
+            remaining,
         }
     }
 
