@@ -48,6 +48,8 @@ impl Kernel {
         let k = found.with_context(|| format!("no #[autotune] launcher `{name}` in {}", kernels.display()))?;
         let mut spec = k.spec;
         let measurements = if gpu { Self::gpu(&spec, &k.source)? } else { Self::replay(name)? };
+        // Without the `cuda` feature a replay is the only kind of measurement.
+        #[allow(irrefutable_let_patterns)]
         if let Measurements::Replay(r) = &measurements {
             // A table may be recorded at other sizes than the attribute's (SGEMM at 2048³): throughput is
             // computed for the sizes that were measured.

@@ -100,6 +100,7 @@ pub enum TuningError {
 
 /// The strategies that can be named in `AUTOTUNE_STRATEGY`.
 fn strategies() -> Vec<(&'static str, StrategyKind)> {
+    #[cfg_attr(not(feature = "llm"), allow(unused_mut))]
     let mut all = vec![
         ("random", StrategyKind::Random),
         ("de", StrategyKind::De),
