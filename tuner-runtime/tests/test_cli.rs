@@ -142,3 +142,14 @@ fn send_sigint(pid: u32) {
     let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success();
     assert!(ok);
 }
+
+#[test]
+fn replay_with_no_table_tunes_the_embedded_h100_sgemm_table() {
+    let out = bin().args(["replay", "--budget", "30", "--json"]).output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["table"], "embedded:h100/sgemm.json");
+    assert_eq!(v["evaluations"], 30);
+    assert_eq!(v["optimum_time"].as_f64(), Some(0.3872320055961609));
+    assert!(v["ratio"].as_f64().unwrap() >= 1.0);
+}

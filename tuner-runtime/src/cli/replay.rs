@@ -17,7 +17,7 @@ use crate::table::Table;
 
 /// The table `replay` tunes when no `--table` is given, so a fresh machine can run a real search with
 /// no GPU and no files: real H100 measurements shipped inside the binary.
-const EMBEDDED_TABLE: (&str, &str) = ("embedded:h100/reduce.json", include_str!("../../../tests/data/reduce.json"));
+const EMBEDDED_TABLE: (&str, &str) = ("embedded:h100/sgemm.json", include_str!("../../../tables/h100/sgemm.json"));
 use crate::tuner::Tuner;
 
 #[derive(Debug, Args)]
