@@ -618,25 +618,14 @@ pub(crate) mod tests {
             assert!(found.fresh.is_empty(), "accepted a corrupt entry ({reason})");
             let err = &found.corrupt[0];
             assert!(err.to_string().contains(&path.display().to_string()), "{err}");
-            let chain = error_chain(err);
+            let chain = crate::error_chain(err);
             assert!(chain.contains(reason), "expected `{reason}` in: {chain}");
         }
         // A correct entry under another key's file name.
         std::fs::remove_file(dir.path().join(&name)).unwrap();
         write_raw(dir.path(), "vector_add-h100-000000000000.json", &json);
         let found = cache.lookup(&spec(), &source_hash(b"src")).unwrap();
-        assert!(error_chain(&found.corrupt[0]).contains("the file name says key 000000000000"));
-    }
-
-    pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-        let mut s = e.to_string();
-        let mut cur = e.source();
-        while let Some(c) = cur {
-            s.push_str(": ");
-            s.push_str(&c.to_string());
-            cur = c.source();
-        }
-        s
+        assert!(crate::error_chain(&found.corrupt[0]).contains("the file name says key 000000000000"));
     }
 
     /// Writers racing on one entry always leave a complete, valid file.

@@ -368,7 +368,7 @@ mod tests {
         let mut bad = best();
         bad[3].1 = payload.into();
         let err = generate(&spec(), &[cached(&bad, "GPU", (9, 0))]).unwrap_err();
-        assert!(crate::cache::tests::error_chain(&err).contains("does not allow"), "{err}");
+        assert!(crate::error_chain(&err).contains("does not allow"), "{err}");
         // Device names are emitted, escaped, as they are.
         let c = cached(&best(), "GPU\"; fn evil() {} //", (9, 0));
         let file: syn::File = syn::parse2(generate(&spec(), &[c]).unwrap()).unwrap();

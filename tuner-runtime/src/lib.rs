@@ -60,6 +60,19 @@ pub mod gpu;
 #[path = "private.rs"]
 pub mod __private;
 
+/// An error and its sources on one line, `outer: inner: root`, for messages that travel as text (worker
+/// replies, JSON Lines, cache diagnostics).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 pub use config::Config;
 pub use objective::{Objective, Outcome};
 pub use replay::{Replay, ReplayError};

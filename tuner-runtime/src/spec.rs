@@ -225,7 +225,7 @@ impl KernelSpec {
         if let Some(spec) = &spec {
             for problem in spec.problems() {
                 let span = raw.spans.span_of(problem.site()).unwrap_or(call_site);
-                cx.push(syn::Error::new(span, error_chain(&problem)));
+                cx.push(syn::Error::new(span, crate::error_chain(&problem)));
             }
         }
         cx.check()?;
@@ -376,17 +376,6 @@ fn substitute(src: &str, sizes: &[(String, i64)]) -> String {
         }
     }
     out
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Collects errors and combines them (serde's `Ctxt`).
@@ -1058,7 +1047,7 @@ mod tests {
         s.bench.grid = vec!["ceil_div(n, blocks)".into()];
         let e = s.check().unwrap_err();
         assert_eq!(*e.site(), Site::Grid(0));
-        assert!(error_chain(&e).contains("unknown name `blocks`"), "{}", error_chain(&e));
+        assert!(crate::error_chain(&e).contains("unknown name `blocks`"), "{}", crate::error_chain(&e));
     }
 
     #[test]

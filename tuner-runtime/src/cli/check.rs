@@ -59,7 +59,7 @@ pub fn check_crate(root: &std::path::Path) -> anyhow::Result<(Vec<String>, Vec<P
                 }
                 _ => PathBuf::new(),
             };
-            problems.push(Problem::Invalid { path, reason: chain(&e) });
+            problems.push(Problem::Invalid { path, reason: crate::error_chain(&e) });
         }
         for (c, why) in &found.stale {
             problems.push(Problem::Stale { kernel: name.clone(), path: c.path.clone(), reason: why.to_string() });
@@ -74,7 +74,7 @@ pub fn check_crate(root: &std::path::Path) -> anyhow::Result<(Vec<String>, Vec<P
                 crate::codegen::CodegenError::Entry { path, .. } => path.clone(),
                 _ => k.declared_in.clone(),
             };
-            problems.push(Problem::Invalid { path, reason: chain(&e) });
+            problems.push(Problem::Invalid { path, reason: crate::error_chain(&e) });
         }
         let mut line = json!({
             "type": "kernel", "kernel": name, "declared_in": k.declared_in.display().to_string(),
@@ -92,17 +92,6 @@ pub fn check_crate(root: &std::path::Path) -> anyhow::Result<(Vec<String>, Vec<P
         }
     }
     Ok((kernels, problems, lines))
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {

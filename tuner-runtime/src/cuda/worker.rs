@@ -39,17 +39,6 @@ fn send(out: &mut impl Write, msg: &Response) -> bool {
     writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 /// Answers a `compile` request: NVRTC for each job in turn, one `compiled` line each.
 fn compile_server(
     out: &mut impl Write,
@@ -62,7 +51,7 @@ fn compile_server(
     let compiler = match super::Compiler::new(kernel, file_name, source, arch) {
         Ok(c) => c,
         Err(e) => {
-            send(out, &Response::Fatal { error: chain(&e) });
+            send(out, &Response::Fatal { error: crate::error_chain(&e) });
             return 2;
         }
     };
@@ -72,7 +61,7 @@ fn compile_server(
             Err(super::CudaError::Compile { log, .. }) => {
                 Response::Compiled { index, image: None, log, compile_ms: 0.0 }
             }
-            Err(e) => Response::Compiled { index, image: None, log: chain(&e), compile_ms: 0.0 },
+            Err(e) => Response::Compiled { index, image: None, log: crate::error_chain(&e), compile_ms: 0.0 },
         };
         if !send(out, &msg) {
             return 0;
@@ -102,7 +91,7 @@ pub fn serve(input: impl BufRead, mut out: impl Write) -> i32 {
     };
     let space = match init.spec.space() {
         Ok(s) => s,
-        Err(e) => return fatal(&mut out, chain(&e)),
+        Err(e) => return fatal(&mut out, crate::error_chain(&e)),
     };
     let setup = (|| {
         let info = query_device(init.device)?;
@@ -117,7 +106,7 @@ pub fn serve(input: impl BufRead, mut out: impl Write) -> i32 {
     })();
     let (info, mut bench, reference) = match setup {
         Ok(x) => x,
-        Err(e) => return fatal(&mut out, chain(&e)),
+        Err(e) => return fatal(&mut out, crate::error_chain(&e)),
     };
     if !send(&mut out, &Response::Ready { device: info, reference }) {
         return 0;
