@@ -99,6 +99,18 @@ fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
     if let Some(v) = var("SURROGATE_CLIMB_STEPS") {
         s.climb_steps = v as usize;
     }
+    if let Some(v) = var("SURROGATE_MAX_BATCH") {
+        s.max_batch = v as usize;
+    }
+    if let Some(v) = var("SURROGATE_PAIRS") {
+        s.pairs = v != 0.0;
+    }
+    if let Some(v) = var("SURROGATE_NEIGHBOURHOOD") {
+        s.neighbourhood = v as usize;
+    }
+    if let Some(v) = var("SURROGATE_INIT") {
+        s.init = Some(v as usize);
+    }
     Box::new(Surrogate::with_settings(s))
 }
 
@@ -117,6 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.into())
     };
     let seeds: u64 = get("--seeds", "30").parse()?;
+    let seed_base: u64 = get("--seed-base", "0").parse()?;
     let population: usize = get("--population", "20").parse()?;
     let budgets: Vec<usize> = get("--budgets", "50,100").split(',').map(str::parse).collect::<Result<_, _>>()?;
     let strategies: Vec<String> = get("--strategies", "surrogate,local,de,random").split(',').map(Into::into).collect();
@@ -139,7 +152,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut hits = 0;
                 let mut ratios = Vec::new();
                 let mut firsts = Vec::new();
-                for seed in 0..seeds {
+                for seed in seed_base..seed_base + seeds {
                     let objective = |c: &Config| match (problem.outcome)(c) {
                         Outcome::Score(s) => s,
                         Outcome::Invalid(_) => 0.0,
@@ -148,7 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .max_evaluations(budget)
                         .population_size(population)
                         .seed(seed)
-                        .verbose(false)
+                        .verbose(std::env::var_os("EVAL_VERBOSE").is_some())
                         .progress(false)
                         .boxed_strategy(build(kind));
                     let Ok(_) = tuner.tune() else { continue };
@@ -164,6 +177,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .position(|t| t.score.is_some_and(|s| 1.0 / s <= problem.optimum * 1.02))
                         .map_or(f64::INFINITY, |i| (i + 1) as f64);
                     firsts.push(first);
+                    if std::env::var_os("EVAL_PER_SEED").is_some() {
+                        let b = tuner.best_config().expect("a best config");
+                        eprintln!("seed {seed} budget {budget}: {ratio:.4} first {first} {b}");
+                    }
                 }
                 let secs = t0.elapsed().as_secs_f64() / seeds as f64;
                 println!(

@@ -1,10 +1,12 @@
 //! Model-based search: random forests fitted to the history rank candidate configs.
 //!
 //! Each batch, the strategy
-//! 1. fits a **performance forest** ([`forest`]) to the valid trials only: inputs are the space's
-//!    unit-cube encoding of the value indices, the target is `ln(score)` standardised (kernel times span
-//!    orders of magnitude; the log keeps a few very slow configs from dominating the squared-error splits)
-//!    — or the score itself when some scores are not positive (a closure may return `-time`);
+//! 1. fits a **performance forest** ([`forest`]) to the valid trials only: inputs are the [`Features`]
+//!    of the config (log2 of each positive-integer parameter, the index of any other, and the log of the
+//!    product and of the ratio of each pair of integer parameters), the target is `ln(score)`
+//!    standardised (kernel times span orders of magnitude; the log keeps a few very slow configs from
+//!    dominating the squared-error splits) — or the score itself when some scores are not positive (a
+//!    closure may return `-time`);
 //! 2. fits a **feasibility forest** to every trial, valid = 1 and failed = 0, once anything has failed.
 //!    Failures are a separate signal and never a number in the performance model: Kernel Tuner's
 //!    `bayes_opt` feeds a failed config's placeholder score into its model, which then believes the whole
@@ -12,10 +14,10 @@
 //!    memory) sit right next to the fastest configs, so that model steers away from the optimum. Here the
 //!    probability of running only scales the acquisition, and softly (its square root): a config next to
 //!    failures still ranks high when the performance model likes it;
-//! 3. fills most of the batch (1 − [`SurrogateSettings::explore`]) by **exploitation**: the neighbourhoods
-//!    of the best configs so far (every other value of one parameter; one step in each of two parameters
-//!    for the best three) and the configs met by climbing the predicted mean from each of them, ranked by
-//!    the forest's predicted mean;
+//! 3. fills part of the batch (1 − [`SurrogateSettings::explore`]) by **exploitation**: the
+//!    neighbourhoods of the best configs so far (the configs that differ in one parameter, or in up to
+//!    three where one is too few: [`Surrogate::neighbourhood`]) and the configs met by climbing the
+//!    predicted mean from each of them, ranked by the forest's predicted mean;
 //! 4. fills the rest by **exploration**: every unseen valid point when the space has at most
 //!    [`FULL_SCAN`] of them, otherwise a random sample hill-climbed on the acquisition (so the cost does
 //!    not grow with the size of the space), ranked by **expected improvement** over the forest's mean and
@@ -49,6 +51,7 @@
 //! context's seeded generator, and candidates are kept in deterministic order (never a hash map's), so a
 //! run is reproducible by seed.
 
+mod features;
 mod forest;
 
 use std::collections::HashSet;
@@ -57,13 +60,18 @@ use rand::seq::SliceRandom;
 use rand::Rng as _;
 
 use super::{Context, Strategy};
-use crate::space::{Point, Space};
+use crate::space::Point;
 use crate::tuner::Trial;
 
+pub use features::Features;
 pub use forest::{Forest, ForestParams};
 
 /// Spaces with at most this many valid points have every unseen point scored for exploration.
 pub const FULL_SCAN: usize = 4_096;
+/// Spaces with at most this many valid points have neighbourhoods found by scanning them.
+const SCAN_LIMIT: usize = 50_000;
+/// The widest neighbourhood: configs differing from the centre in at most this many parameters.
+const MAX_RADIUS: usize = 3;
 /// Random points sampled for exploration in a larger space.
 const RANDOM_CANDIDATES: usize = 1_024;
 
@@ -89,17 +97,29 @@ pub struct SurrogateSettings {
     pub trees: usize,
     /// The longest climb on the predicted mean from each of the best configs.
     pub climb_steps: usize,
+    /// The most configs per batch (each batch is one model round).
+    pub max_batch: usize,
+    /// Trials in the space-filling start; `None` is [`init_size`] of the space's dimensions.
+    pub init: Option<usize>,
+    /// Give the forests the products and ratios of parameter pairs ([`Features`]).
+    pub pairs: bool,
+    /// The fewest configs a neighbourhood holds: its radius grows until it does.
+    pub neighbourhood: usize,
 }
 
 impl Default for SurrogateSettings {
     fn default() -> SurrogateSettings {
         SurrogateSettings {
-            explore: 0.25,
+            explore: 0.6,
             penalty: 0.7,
             feasibility_power: 0.5,
             top_seeds: 8,
             trees: 32,
             climb_steps: 8,
+            max_batch: MAX_BATCH,
+            init: None,
+            pairs: true,
+            neighbourhood: 16,
         }
     }
 }
@@ -136,6 +156,7 @@ type Scored = (Point, [f64; 2]);
 
 /// The fitted models and what the acquisition needs from the history.
 struct Model {
+    features: Features,
     perf: Forest,
     feasible: Option<Forest>,
     /// The best standardised target so far.
@@ -152,8 +173,9 @@ impl Model {
         if valid.len() < 2 {
             return None;
         }
+        let features = Features::new(ctx.space, settings.pairs);
         // Failed trials are not in `valid`: they never reach the performance model.
-        let x: Vec<Vec<f64>> = valid.iter().map(|t| ctx.space.encode(&t.point)).collect();
+        let x: Vec<Vec<f64>> = valid.iter().map(|t| features.of(&t.point)).collect();
         let scores: Vec<f64> = valid.iter().map(|t| t.score.expect("filtered to valid trials")).collect();
         let raw: Vec<f64> =
             if scores.iter().all(|s| *s > 0.0) { scores.iter().map(|s| s.ln()).collect() } else { scores };
@@ -167,20 +189,20 @@ impl Model {
         let params = ForestParams { trees: settings.trees.max(1), ..ForestParams::default() };
         let perf = Forest::fit(&x, &y, None, &params, ctx.rng);
         let feasible = if ctx.history.iter().any(|t| t.score.is_none()) {
-            let x: Vec<Vec<f64>> = ctx.history.iter().map(|t| ctx.space.encode(&t.point)).collect();
+            let x: Vec<Vec<f64>> = ctx.history.iter().map(|t| features.of(&t.point)).collect();
             let y: Vec<f64> = ctx.history.iter().map(|t| if t.score.is_some() { 1.0 } else { 0.0 }).collect();
             let params = ForestParams { trees: (settings.trees / 2).max(1), ..ForestParams::default() };
             Some(Forest::fit(&x, &y, None, &params, ctx.rng))
         } else {
             None
         };
-        Some(Model { perf, feasible, best, median, feasibility_power: settings.feasibility_power })
+        Some(Model { features, perf, feasible, best, median, feasibility_power: settings.feasibility_power })
     }
 
     /// Both acquisitions of `p` (higher is better, always positive), each scaled by its chance of
     /// running: `[mean, ei]`, indexed by [`Rank`].
-    fn acquisition(&self, space: &Space, p: &Point) -> [f64; 2] {
-        let x = space.encode(p);
+    fn acquisition(&self, p: &Point) -> [f64; 2] {
+        let x = self.features.of(p);
         let (mu, var) = self.perf.predict(&x);
         // exp keeps the mean positive and monotone, so the feasibility factor can scale it.
         let a = [(mu - self.best).exp(), expected_improvement(mu, var.sqrt(), self.best)];
@@ -320,39 +342,64 @@ impl Surrogate {
         out
     }
 
-    /// Exploitation candidates: the neighbourhoods of the best configs — every other value of one
-    /// parameter, and for the best three one step in each of two parameters — and the configs met by
-    /// climbing the predicted mean from each of them (a steepest-ascent walk over those neighbourhoods,
-    /// which reaches the model's optimum near a good config even when it is several parameters away).
+    /// The valid points around `p` (not `p` itself): those differing from it in at most `r` parameters,
+    /// with `r` the smallest radius (up to [`MAX_RADIUS`]) that holds at least
+    /// [`SurrogateSettings::neighbourhood`] of them. In a full grid one parameter already gives a dozen or
+    /// more; in a sparse space (a replay table recording a sample of the configs, or one cut up by
+    /// constraints) a config has only a handful of one-parameter neighbours and hundreds of configs are
+    /// local optima among them — on the H100 SGEMM table 409 of 2 200 are, 12 with two parameters, 2
+    /// with three — so a fixed radius of one strands the search.
+    fn neighbourhood(&self, ctx: &Context<'_>, p: &Point) -> Vec<Point> {
+        let want = self.settings.neighbourhood;
+        if let Some(all) = ctx.space.valid_points().filter(|all| all.len() <= SCAN_LIMIT) {
+            let dist: Vec<usize> = all.iter().map(|q| hamming(p, q)).collect();
+            let mut r = 1;
+            while r < MAX_RADIUS && dist.iter().filter(|&&d| d >= 1 && d <= r).count() < want {
+                r += 1;
+            }
+            return all.iter().zip(&dist).filter(|(_, &d)| d >= 1 && d <= r).map(|(q, _)| q.clone()).collect();
+        }
+        let mut out = ctx.space.neighbours_within(p, u32::MAX);
+        if out.len() < want {
+            let mut set: HashSet<Point> = out.iter().cloned().collect();
+            set.insert(p.clone());
+            for q in out.clone() {
+                for r in ctx.space.neighbours_within(&q, u32::MAX) {
+                    if set.insert(r.clone()) {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Exploitation candidates: the neighbourhoods ([`Self::neighbourhood`]) of the best configs, and
+    /// the configs met by climbing the predicted mean from each of them (a steepest-ascent walk over
+    /// those neighbourhoods, which reaches the model's optimum near a good config even when it is
+    /// several parameters away).
     fn local_candidates(&self, ctx: &mut Context<'_>, model: &Model) -> Vec<Scored> {
         let (mut out, mut set) = (Vec::new(), HashSet::new());
         let top: Vec<Point> = ctx.best(self.settings.top_seeds).into_iter().map(|t| t.point.clone()).collect();
-        for (rank, p) in top.iter().enumerate() {
-            for q in ctx.space.neighbours_within(p, u32::MAX) {
+        for p in &top {
+            for q in self.neighbourhood(ctx, p) {
                 push_fresh(ctx, q, &mut out, &mut set);
-            }
-            if rank < 3 {
-                for q in ctx.space.neighbours(p) {
-                    for r in ctx.space.neighbours(&q) {
-                        push_fresh(ctx, r, &mut out, &mut set);
-                    }
-                }
             }
         }
         let mut scored: Vec<Scored> = out
             .into_iter()
             .map(|p| {
-                let a = model.acquisition(ctx.space, &p);
+                let a = model.acquisition(&p);
                 (p, a)
             })
             .collect();
         for start in &top {
             let mut here = start.clone();
-            let mut here_acq = model.acquisition(ctx.space, &here)[Rank::Mean as usize];
+            let mut here_acq = model.acquisition(&here)[Rank::Mean as usize];
             for _ in 0..self.settings.climb_steps {
                 let mut next: Option<(Point, [f64; 2])> = None;
-                for q in ctx.space.neighbours_within(&here, u32::MAX) {
-                    let a = model.acquisition(ctx.space, &q);
+                for q in self.neighbourhood(ctx, &here) {
+                    let a = model.acquisition(&q);
                     if a[Rank::Mean as usize] > next.as_ref().map_or(here_acq, |(_, b)| b[Rank::Mean as usize]) {
                         next = Some((q, a));
                     }
@@ -371,18 +418,18 @@ impl Surrogate {
     /// Exploration candidates: every unseen valid point of a small space, else a random sample that is
     /// hill-climbed on the acquisition for two rounds.
     fn global_candidates(&self, ctx: &mut Context<'_>, model: &Model) -> Vec<Scored> {
-        let score = |ctx: &Context<'_>, pts: &[Point]| -> Vec<Scored> {
-            pts.iter().map(|p| (p.clone(), model.acquisition(ctx.space, p))).collect()
+        let score = |pts: &[Point]| -> Vec<Scored> {
+            pts.iter().map(|p| (p.clone(), model.acquisition(p))).collect()
         };
         if let Some(all) = ctx.space.valid_points() {
             if all.len() <= FULL_SCAN {
                 let unseen: Vec<Point> = all.iter().filter(|p| !ctx.seen(p)).cloned().collect();
-                return score(ctx, &unseen);
+                return score(&unseen);
             }
         }
         let (mut pts, mut set) = (Vec::new(), HashSet::new());
         random_fresh(ctx, RANDOM_CANDIDATES, &mut pts, &mut set);
-        let mut out = score(ctx, &pts);
+        let mut out = score(&pts);
         for _ in 0..2 {
             let mut order: Vec<usize> = (0..out.len()).collect();
             order.sort_by(|&a, &b| out[b].1[Rank::Ei as usize].total_cmp(&out[a].1[Rank::Ei as usize]).then(a.cmp(&b)));
@@ -392,7 +439,7 @@ impl Surrogate {
                     push_fresh(ctx, q, &mut new, &mut set);
                 }
             }
-            out.extend(score(ctx, &new));
+            out.extend(score(&new));
         }
         out
     }
@@ -471,7 +518,8 @@ impl Surrogate {
         };
         let dims = ctx.space.params().len();
         let settings = self.settings.clone();
-        let model = if ctx.history.len() >= init_size(dims) { Model::fit(ctx, &settings) } else { None };
+        let init = settings.init.unwrap_or_else(|| init_size(dims));
+        let model = if ctx.history.len() >= init { Model::fit(ctx, &settings) } else { None };
         let Some(model) = model else {
             let mut out: Vec<Point> = external.into_iter().take(cap).collect();
             let taken = out.len();
@@ -485,7 +533,7 @@ impl Surrogate {
         let mut out = Vec::with_capacity(n);
         // The external proposals the model likes best, guaranteed a place.
         let mut ext: Vec<(Point, [f64; 2])> =
-            external.iter().map(|p| (p.clone(), model.acquisition(ctx.space, p))).collect();
+            external.iter().map(|p| (p.clone(), model.acquisition(p))).collect();
         ext.sort_by(|a, b| b.1[Rank::Mean as usize].total_cmp(&a.1[Rank::Mean as usize]));
         // Guaranteed only when the model expects better than the median config measured so far (and
         // likely to run): a source that keeps proposing poor configs is filtered out entirely.
@@ -505,9 +553,9 @@ impl Surrogate {
         }
         let exploit = (n - explore).saturating_sub(out.len());
         let more = self.pick(ctx, pool, Rank::Mean, exploit, cap - first, &mut out);
+        let global: Vec<(Point, [f64; 2], bool)> = global.into_iter().map(|(p, a)| (p, a, false)).collect();
         // Exploration takes its share, and whatever the neighbourhoods could not fill.
         let rest = n - out.len();
-        let global = global.into_iter().map(|(p, a)| (p, a, false)).collect();
         self.pick(ctx, global, Rank::Ei, rest, 0, &mut out);
         self.top_up(ctx, n, &mut out);
         (out, first + more)
@@ -531,7 +579,7 @@ pub const MAX_BATCH: usize = 10;
 
 impl Strategy for Surrogate {
     fn batch_size(&self, population_size: usize) -> usize {
-        population_size.min(MAX_BATCH)
+        population_size.min(self.settings.max_batch.max(1))
     }
 
     fn name(&self) -> &str {
@@ -553,6 +601,7 @@ impl Strategy for Surrogate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::space::Space;
     use crate::strategy::Rng;
     use rand::SeedableRng;
 
@@ -580,7 +629,7 @@ mod tests {
             Context { space, history, seen: &seen, rng: &mut rng, population_size: 4, temperature: 0.8, remaining: 10 };
         let model = Model::fit(&mut ctx, &SurrogateSettings::default()).expect("enough valid trials");
         let all = space.valid_points().expect("small space");
-        (all.iter().map(|p| model.perf.predict(&space.encode(p))).collect(), model.feasible.is_some())
+        (all.iter().map(|p| model.perf.predict(&model.features.of(p))).collect(), model.feasible.is_some())
     }
 
     #[test]
@@ -602,6 +651,36 @@ mod tests {
         let (with_failures, feasibility) = fit(&s, &mixed);
         assert!(feasibility, "failures train the feasibility model");
         assert_eq!(alone, with_failures);
+    }
+
+    #[test]
+    fn neighbourhoods_grow_until_they_hold_enough_configs() {
+        // A sparse 3-d space: the centre (0, 0, 0) has one config one parameter away, two more two
+        // parameters away and four three parameters away.
+        let full = Space::builder().param("a", 0..4).param("b", 0..4).param("c", 0..4).build().expect("a valid space");
+        let points = [[0, 0, 0], [1, 0, 0], [2, 2, 0], [0, 3, 3], [1, 1, 1], [2, 2, 2], [3, 3, 3], [3, 1, 2]];
+        let space = full.restrict(points.iter().map(|p| Point(p.to_vec())).collect()).expect("a valid subset");
+        let (history, seen) = (Vec::new(), HashSet::new());
+        let mut rng = Rng::seed_from_u64(1);
+        let ctx = Context {
+            space: &space,
+            history: &history,
+            seen: &seen,
+            rng: &mut rng,
+            population_size: 4,
+            temperature: 0.8,
+            remaining: 10,
+        };
+        let around = |want: usize| {
+            let s = Surrogate::with_settings(SurrogateSettings { neighbourhood: want, ..SurrogateSettings::default() });
+            let mut n: Vec<Vec<u32>> = s.neighbourhood(&ctx, &Point(vec![0, 0, 0])).into_iter().map(|p| p.0).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(around(1), vec![vec![1, 0, 0]]);
+        assert_eq!(around(3), vec![vec![0, 3, 3], vec![1, 0, 0], vec![2, 2, 0]]);
+        // The radius stops at MAX_RADIUS (3 here takes every config), however many are asked for.
+        assert_eq!(around(100).len(), 7);
     }
 
     #[test]
