@@ -6,6 +6,8 @@
 //! the mean time of a few launches, and the worst error against the reference; it exits 1 when any
 //! output is wrong.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,20 +18,9 @@ use autotune_kernels::{
 };
 use cudarc::driver::{CudaContext, CudaStream};
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+use common::data;
 
-/// A deterministic pseudo-random value in [-1, 1) (xorshift).
-fn data(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// Mean milliseconds of `runs` launches after one warm-up (the first launch also compiles the kernel).
 fn time(stream: &Arc<CudaStream>, runs: usize, mut launch: impl FnMut() -> Result<()>) -> Result<f64> {

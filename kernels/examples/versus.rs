@@ -17,6 +17,8 @@
 //! `versus [DIR]` writes `DIR/versus.json` and the attention inputs/output (`DIR/attn_{q,k,v,o}.f16`);
 //! DIR defaults to `versus-out`. Needs a CUDA GPU and, for SGEMM, libcublas on the library path.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -31,22 +33,20 @@ use cudarc::driver::{
 };
 use tuner_runtime::__private::{Kernel, Value};
 
+use common::data;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const WARMUP: usize = 10;
 const RUNS: usize = 100;
 
-/// A deterministic pseudo-random value in [-1, 1) (xorshift), as `run_tuned` draws them.
-fn data(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+/// Checks an attention output (fp16, `[slice][row][d]`) against the float64 reference `want` of the
+/// sampled `(slice, row)` pairs: the largest absolute error, and whether every element was written (the
+/// output starts as NaN).
+fn check_attention(out: &[u16], picks: &[(usize, usize)], (seq, d): (usize, usize), want: &[f64]) -> (f64, bool) {
+    let got = picks.iter().flat_map(|&(s, i)| (0..d).map(move |t| h2f(out[(s * seq + i) * d + t]) as f64));
+    let max_err = got.zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+    (max_err, out.iter().all(|x| h2f(*x).is_finite()))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -393,13 +393,7 @@ fn main() -> Result<()> {
                 })?
             };
             let out = stream.clone_dtoh(&dout)?;
-            let got: Vec<f64> = picks
-                .iter()
-                .flat_map(|&(s, i)| (0..d).map(move |t| (s * seq + i) * d + t))
-                .map(|x| hf(out[x]))
-                .collect();
-            let max_err = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
-            let all_written = out.iter().all(|x| h2f(*x).is_finite());
+            let (max_err, all_written) = check_attention(&out, &picks, (seq, d), &want);
             let ok = max_err < 2e-3 && all_written;
             if variant == "tuned" {
                 let dump = |name: &str, x: &[u16]| -> Result<()> {
@@ -448,13 +442,7 @@ fn main() -> Result<()> {
                 Ok(())
             })?;
             let out = stream.clone_dtoh(&dout)?;
-            let got: Vec<f64> = picks
-                .iter()
-                .flat_map(|&(s, i)| (0..d).map(move |t| (s * seq + i) * d + t))
-                .map(|x| hf(out[x]))
-                .collect();
-            let max_err = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
-            let all_written = out.iter().all(|x| h2f(*x).is_finite());
+            let (max_err, all_written) = check_attention(&out, &picks, (seq, d), &want);
             Ok(Row {
                 group: "attention",
                 variant: format!("mma candidate (cuda/attention_mma.cu), BKV {bkv}"),
