@@ -864,12 +864,23 @@ def render(
                 if kb is None:
                     continue
                 kv = summaries[(t["id"], kb)]["budgets"][b]["within"]["2%"]
-                verdicts.append("met" if mine > kv else ("tied" if mine == kv else "not met"))
+                if mine > kv:
+                    verdicts.append("met")
+                elif mine == kv == 1.0:
+                    verdicts.append("saturated")  # both at 1.00: nothing can be higher
+                elif mine == kv:
+                    verdicts.append("tied")
+                else:
+                    verdicts.append("not met")
                 parts.append(f"at {b}: {mine:.2f} vs {kv:.2f} (`{kb}`)")
             if "not met" in verdicts:
                 verdict = "not met"
             elif "tied" in verdicts:
-                verdict = "not met: tied" + (
+                verdict = "not met: tied below 1.00"
+            elif "met" in verdicts and "saturated" in verdicts:
+                verdict = "met where it can be: ahead below 1.00, tied at 1.00 elsewhere (1.00 cannot be beaten)"
+            elif "saturated" in verdicts:
+                verdict = "tied at 1.00 at both budgets, which cannot be beaten" + (
                     " (every strategy reaches 2%; the table is too easy to separate them)"
                     if all(
                         summaries[(t["id"], s)]["budgets"][b]["within"]["2%"] == 1.0

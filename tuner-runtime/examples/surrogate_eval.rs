@@ -74,7 +74,9 @@ fn strategy(name: &str) -> Result<StrategyKind, String> {
 }
 
 /// The strategy; the surrogate's settings can be overridden for experiments with `SURROGATE_EXPLORE`,
-/// `SURROGATE_PENALTY`, `SURROGATE_FEASIBILITY_POWER`, `SURROGATE_TOP_SEEDS`, `SURROGATE_TREES` and `SURROGATE_CLIMB_STEPS`.
+/// `SURROGATE_PENALTY`, `SURROGATE_FEASIBILITY_POWER`, `SURROGATE_TOP_SEEDS`, `SURROGATE_TREES`,
+/// `SURROGATE_CLIMB_STEPS`, `SURROGATE_MAX_BATCH`, `SURROGATE_MAX_PAIR_PARAMS`, `SURROGATE_NEIGHBOURHOOD` and
+/// `SURROGATE_INIT`.
 fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
     if kind != StrategyKind::Surrogate {
         return kind.build();
@@ -102,8 +104,8 @@ fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
     if let Some(v) = var("SURROGATE_MAX_BATCH") {
         s.max_batch = v as usize;
     }
-    if let Some(v) = var("SURROGATE_PAIRS") {
-        s.pairs = v != 0.0;
+    if let Some(v) = var("SURROGATE_MAX_PAIR_PARAMS") {
+        s.max_pair_params = v as usize;
     }
     if let Some(v) = var("SURROGATE_NEIGHBOURHOOD") {
         s.neighbourhood = v as usize;

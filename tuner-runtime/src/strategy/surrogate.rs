@@ -101,8 +101,9 @@ pub struct SurrogateSettings {
     pub max_batch: usize,
     /// Trials in the space-filling start; `None` is [`init_size`] of the space's dimensions.
     pub init: Option<usize>,
-    /// Give the forests the products and ratios of parameter pairs ([`Features`]).
-    pub pairs: bool,
+    /// Give the forests the products and ratios of parameter pairs ([`Features`]) when the space has at
+    /// most this many log-scaled (positive-integer) parameters; 0 never does.
+    pub max_pair_params: usize,
     /// The fewest configs a neighbourhood holds: its radius grows until it does.
     pub neighbourhood: usize,
 }
@@ -110,7 +111,7 @@ pub struct SurrogateSettings {
 impl Default for SurrogateSettings {
     fn default() -> SurrogateSettings {
         SurrogateSettings {
-            explore: 0.6,
+            explore: 0.4,
             penalty: 0.7,
             feasibility_power: 0.5,
             top_seeds: 8,
@@ -118,8 +119,8 @@ impl Default for SurrogateSettings {
             climb_steps: 8,
             max_batch: MAX_BATCH,
             init: None,
-            pairs: true,
-            neighbourhood: 16,
+            max_pair_params: 5,
+            neighbourhood: 8,
         }
     }
 }
@@ -173,7 +174,7 @@ impl Model {
         if valid.len() < 2 {
             return None;
         }
-        let features = Features::new(ctx.space, settings.pairs);
+        let features = Features::new(ctx.space, settings.max_pair_params);
         // Failed trials are not in `valid`: they never reach the performance model.
         let x: Vec<Vec<f64>> = valid.iter().map(|t| features.of(&t.point)).collect();
         let scores: Vec<f64> = valid.iter().map(|t| t.score.expect("filtered to valid trials")).collect();
