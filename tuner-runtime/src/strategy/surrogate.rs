@@ -3,7 +3,7 @@
 //! Each batch, the strategy
 //! 1. fits a **performance forest** ([`forest`]) to the valid trials only: inputs are the [`Features`]
 //!    of the config (log2 of each positive-integer parameter, the index of any other, and the log of the
-//!    product and of the ratio of each pair of integer parameters), the target is `ln(score)`
+//!    product and of the ratio of each pair of them in spaces with few such parameters), the target is `ln(score)`
 //!    standardised (kernel times span orders of magnitude; the log keeps a few very slow configs from
 //!    dominating the squared-error splits) — or the score itself when some scores are not positive (a
 //!    closure may return `-time`);
@@ -16,7 +16,7 @@
 //!    failures still ranks high when the performance model likes it;
 //! 3. fills part of the batch (1 − [`SurrogateSettings::explore`]) by **exploitation**: the
 //!    neighbourhoods of the best configs so far (the configs that differ in one parameter, or in up to
-//!    three where one is too few: [`Surrogate::neighbourhood`]) and the configs met by climbing the
+//!    three where one gives too few: [`Surrogate::neighbourhood`]) and the configs met by climbing the
 //!    predicted mean from each of them, ranked by the forest's predicted mean;
 //! 4. fills the rest by **exploration**: every unseen valid point when the space has at most
 //!    [`FULL_SCAN`] of them, otherwise a random sample hill-climbed on the acquisition (so the cost does
@@ -26,12 +26,13 @@
 //! ## Why this acquisition
 //!
 //! We measured the alternatives on our replay tables (the H100 SGEMM table included) and on synthetic
-//! SGEMM-like spaces (numbers in docs/surrogate.md): EI alone over the whole space explores too much for budgets of 50–100 in batches
-//! of 20 (two or three model rounds), ranking neighbourhoods by the predicted mean alone gets stuck where
-//! failures surround the optimum, and LFBO's top-quantile classifier (Helion's default) learns from only
-//! the handful of positives a 20-config start holds and ranked worse than the regression forest at
-//! budget 50. The split — exploit neighbourhoods by the mean, explore globally by EI — was the most
-//! robust across all of them.
+//! SGEMM-like spaces (numbers in docs/surrogate.md): EI alone over the whole space explores too much for
+//! budgets of 50–100 in batches of 10–20, ranking neighbourhoods by the predicted mean alone gets stuck
+//! where failures surround the optimum, and LFBO's top-quantile classifier (Helion's default), UCB and
+//! Kriging-believer batches did no better than the regression forest's mean and EI. The split — exploit
+//! neighbourhoods by the mean, explore globally by EI — was the most robust across all of them, and the
+//! shares, neighbourhood size and pair features were chosen on all the spaces at once: settings tuned on
+//! the SGEMM table alone broke the synthetic full grids.
 //!
 //! ## Batches
 //!
@@ -99,10 +100,10 @@ pub struct SurrogateSettings {
     pub climb_steps: usize,
     /// The most configs per batch (each batch is one model round).
     pub max_batch: usize,
-    /// Trials in the space-filling start; `None` is [`init_size`] of the space's dimensions.
+    /// Trials in the space-filling start; `None` is twice the number of parameters, from 8 to 16.
     pub init: Option<usize>,
-    /// Give the forests the products and ratios of parameter pairs ([`Features`]) when the space has at
-    /// most this many log-scaled (positive-integer) parameters; 0 never does.
+    /// Give the forests the products and ratios of parameter pairs (`surrogate/features.rs`) when the
+    /// space has at most this many log-scaled (positive-integer) parameters; 0 never does.
     pub max_pair_params: usize,
     /// The fewest configs a neighbourhood holds: its radius grows until it does.
     pub neighbourhood: usize,
@@ -419,9 +420,7 @@ impl Surrogate {
     /// Exploration candidates: every unseen valid point of a small space, else a random sample that is
     /// hill-climbed on the acquisition for two rounds.
     fn global_candidates(&self, ctx: &mut Context<'_>, model: &Model) -> Vec<Scored> {
-        let score = |pts: &[Point]| -> Vec<Scored> {
-            pts.iter().map(|p| (p.clone(), model.acquisition(p))).collect()
-        };
+        let score = |pts: &[Point]| -> Vec<Scored> { pts.iter().map(|p| (p.clone(), model.acquisition(p))).collect() };
         if let Some(all) = ctx.space.valid_points() {
             if all.len() <= FULL_SCAN {
                 let unseen: Vec<Point> = all.iter().filter(|p| !ctx.seen(p)).cloned().collect();
@@ -533,8 +532,7 @@ impl Surrogate {
         self.fits += 1;
         let mut out = Vec::with_capacity(n);
         // The external proposals the model likes best, guaranteed a place.
-        let mut ext: Vec<(Point, [f64; 2])> =
-            external.iter().map(|p| (p.clone(), model.acquisition(p))).collect();
+        let mut ext: Vec<(Point, [f64; 2])> = external.iter().map(|p| (p.clone(), model.acquisition(p))).collect();
         ext.sort_by(|a, b| b.1[Rank::Mean as usize].total_cmp(&a.1[Rank::Mean as usize]));
         // Guaranteed only when the model expects better than the median config measured so far (and
         // likely to run): a source that keeps proposing poor configs is filtered out entirely.

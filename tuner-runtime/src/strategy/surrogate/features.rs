@@ -37,8 +37,11 @@ impl Features {
             .iter()
             .enumerate()
             .map(|(k, p)| {
-                let ints: Option<Vec<i64>> =
-                    p.values.iter().map(|v| if let Value::Int(i) = v { (*i > 0).then_some(*i) } else { None }).collect();
+                let ints: Option<Vec<i64>> = p
+                    .values
+                    .iter()
+                    .map(|v| if let Value::Int(i) = v { (*i > 0).then_some(*i) } else { None })
+                    .collect();
                 match ints {
                     Some(ints) if ints.len() > 1 => {
                         logged.push(k);

@@ -12,8 +12,9 @@
 //! fewer than `min_leaf` samples, or when its targets are all equal. Each tree is fitted on a bootstrap
 //! resample. Classification is regression on 0/1 targets: the mean prediction is then a probability.
 //!
-//! The inputs are the space's unit-cube encoding of value indices, which are ordinal: a threshold split
-//! on "index ≤ k" matches how kernel parameters behave (tile sizes, block sizes, unroll factors).
+//! The inputs are the surrogate's [`Features`](super::Features): ordinal per parameter (log2 of a size,
+//! or a value's index), so a threshold split on "value ≤ k" matches how kernel parameters behave (tile
+//! sizes, block sizes, unroll factors).
 //!
 //! [`Surrogate`]: super::Surrogate
 
