@@ -75,8 +75,8 @@ fn strategy(name: &str) -> Result<StrategyKind, String> {
 
 /// The strategy; the surrogate's settings can be overridden for experiments with `SURROGATE_EXPLORE`,
 /// `SURROGATE_PENALTY`, `SURROGATE_FEASIBILITY_POWER`, `SURROGATE_TOP_SEEDS`, `SURROGATE_TREES`,
-/// `SURROGATE_CLIMB_STEPS`, `SURROGATE_MAX_BATCH`, `SURROGATE_MAX_PAIR_PARAMS`, `SURROGATE_NEIGHBOURHOOD` and
-/// `SURROGATE_INIT`.
+/// `SURROGATE_CLIMB_STEPS`, `SURROGATE_MAX_BATCH`, `SURROGATE_SEQUENTIAL_BATCH`, `SURROGATE_MAX_PAIR_PARAMS`,
+/// `SURROGATE_NEIGHBOURHOOD` and `SURROGATE_INIT`.
 fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
     if kind != StrategyKind::Surrogate {
         return kind.build();
@@ -103,6 +103,9 @@ fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
     }
     if let Some(v) = var("SURROGATE_MAX_BATCH") {
         s.max_batch = v as usize;
+    }
+    if let Some(v) = var("SURROGATE_SEQUENTIAL_BATCH") {
+        s.sequential_batch = v as usize;
     }
     if let Some(v) = var("SURROGATE_MAX_PAIR_PARAMS") {
         s.max_pair_params = v as usize;

@@ -182,7 +182,12 @@ impl<'o> Tuner<'o> {
                 self.interrupted = true;
                 break;
             }
-            let want = strategy.batch_size(self.population_size).max(1).min(budget - done);
+            let want = if self.objective.batched() {
+                strategy.batch_size(self.population_size)
+            } else {
+                strategy.sequential_batch_size(self.population_size)
+            };
+            let want = want.max(1).min(budget - done);
             let proposed = strategy.propose(&mut self.context(&seen, &mut rng, budget - done), want);
             let mut batch: Vec<Point> = Vec::with_capacity(want);
             for p in proposed {

@@ -188,3 +188,57 @@ fn negative_scores_are_modelled_too() {
     let time = replay.time(&best).expect("recorded").expect("ran");
     assert!(time <= optimum * 1.02, "best {time} vs optimum {optimum}");
 }
+
+/// Scores a replay table, one config at a time or (batched) a batch at a time, recording batch sizes.
+struct Table {
+    replay: Replay,
+    batched: bool,
+    batches: Rc<RefCell<Vec<usize>>>,
+}
+
+impl Objective for Table {
+    fn evaluate(&mut self, config: &Config) -> tuner_runtime::Outcome {
+        self.replay.outcome(config)
+    }
+
+    fn batched(&self) -> bool {
+        self.batched
+    }
+
+    fn evaluate_batch(&mut self, configs: &[Config]) -> Vec<tuner_runtime::Outcome> {
+        self.batches.borrow_mut().push(configs.len());
+        configs.iter().map(|c| self.replay.outcome(c)).collect()
+    }
+}
+
+#[test]
+fn batches_of_ten_for_a_batched_objective_and_a_model_round_per_result_otherwise() {
+    let replay = || Replay::load(data("stencil.json")).expect("committed table loads");
+    let space = replay().space().clone();
+    let budget = 60;
+    let tune = |batched: bool| {
+        let batches = Rc::new(RefCell::new(Vec::new()));
+        let table = Table { replay: replay(), batched, batches: batches.clone() };
+        let mut tuner = Tuner::new(space.clone(), table)
+            .max_evaluations(budget)
+            .population_size(20)
+            .seed(3)
+            .verbose(false)
+            .progress(false)
+            .strategy(Surrogate::new());
+        tuner.tune().expect("valid configs exist");
+        let fits = tuner.strategy_report().get("model_fits").and_then(|v| v.as_u64()).expect("a fit count");
+        let batches = batches.borrow().clone();
+        (fits, batches)
+    };
+    // Batched (the GPU bench compiles a batch in parallel): batches of at most 10, one fit each after
+    // the space-filling start.
+    let (fits, batches) = tune(true);
+    assert_eq!(batches.iter().sum::<usize>(), budget);
+    assert!(batches.iter().all(|&b| b <= 10), "batches {batches:?}");
+    assert!(fits as usize <= batches.len(), "{fits} fits for {} batches", batches.len());
+    // One config at a time (a closure, a table): the model is refitted after every result.
+    let (fits, batches) = tune(false);
+    assert!(batches.is_empty(), "a one-at-a-time objective gets no batch calls");
+    assert!(fits as usize >= budget - 16, "{fits} fits for {budget} evaluations");
+}

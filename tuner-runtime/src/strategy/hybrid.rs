@@ -90,6 +90,15 @@ impl Strategy for Hybrid {
         self.surrogate.batch_size(population_size)
     }
 
+    /// With a model, batches as on a batched objective (each batch is one LLM call); without, the
+    /// surrogate's.
+    fn sequential_batch_size(&self, population_size: usize) -> usize {
+        match self.llm {
+            Some(_) => self.batch_size(population_size),
+            None => self.surrogate.sequential_batch_size(population_size),
+        }
+    }
+
     fn name(&self) -> &str {
         "hybrid"
     }

@@ -83,6 +83,14 @@ pub trait Strategy {
         population_size
     }
 
+    /// The batch size when the objective evaluates one config at a time ([`crate::Objective::batched`]
+    /// is false: a closure, a replay table), so a batch keeps nothing busy in parallel. Strategies that
+    /// learn from every result (the surrogate) take smaller batches here; the default is
+    /// [`Strategy::batch_size`].
+    fn sequential_batch_size(&self, population_size: usize) -> usize {
+        self.batch_size(population_size)
+    }
+
     /// One line for the end of a verbose run (LLM calls, tokens, cost…), when the strategy has one.
     fn summary(&self) -> Option<String> {
         None

@@ -98,8 +98,12 @@ pub struct SurrogateSettings {
     pub trees: usize,
     /// The longest climb on the predicted mean from each of the best configs.
     pub climb_steps: usize,
-    /// The most configs per batch (each batch is one model round).
+    /// The most configs per batch (each batch is one model round) on an objective that evaluates a
+    /// batch at once (compiling it in parallel: the GPU bench).
     pub max_batch: usize,
+    /// The most configs per batch on an objective that evaluates one config at a time (a closure, a
+    /// replay table), where a smaller batch costs nothing but model fits.
+    pub sequential_batch: usize,
     /// Trials in the space-filling start; `None` is twice the number of parameters, from 8 to 16.
     pub init: Option<usize>,
     /// Give the forests the products and ratios of parameter pairs (`surrogate/features.rs`) when the
@@ -119,6 +123,7 @@ impl Default for SurrogateSettings {
             trees: 32,
             climb_steps: 8,
             max_batch: MAX_BATCH,
+            sequential_batch: 1,
             init: None,
             max_pair_params: 5,
             neighbourhood: 8,
@@ -542,7 +547,11 @@ impl Surrogate {
         let local = self.local_candidates(ctx, &model);
         let global = self.global_candidates(ctx, &model);
         self.candidates = local.len() + global.len() + ext.len();
-        let explore = ((n as f64 * settings.explore.clamp(0.0, 1.0)).round() as usize).min(n);
+        // The exploration share of this batch: the run's count so far, floor(trials × share), grows by
+        // this much, so batches of one alternate and the run explores its share whatever the batch.
+        let share = settings.explore.clamp(0.0, 1.0);
+        let trials = ctx.history.len() as f64;
+        let explore = ((((trials + n as f64) * share).floor() - (trials * share).floor()) as usize).min(n);
         let mut pool: Vec<(Point, [f64; 2], bool)> = local.into_iter().map(|(p, a)| (p, a, false)).collect();
         for (p, a) in ext.into_iter().skip(first) {
             match pool.iter_mut().find(|(q, _, _)| *q == p) {
@@ -579,6 +588,10 @@ pub const MAX_BATCH: usize = 10;
 impl Strategy for Surrogate {
     fn batch_size(&self, population_size: usize) -> usize {
         population_size.min(self.settings.max_batch.max(1))
+    }
+
+    fn sequential_batch_size(&self, population_size: usize) -> usize {
+        population_size.min(self.settings.sequential_batch.max(1))
     }
 
     fn name(&self) -> &str {
