@@ -36,12 +36,21 @@
 //!
 //! ## Batches
 //!
-//! The tuner asks for whole batches (its population size), so one model must pick many points. Picking
-//! the top `n` puts the whole batch into one leaf region of the forest; instead each pick multiplies the
-//! acquisition of the candidates one parameter away from it by [`SurrogateSettings::penalty`], which
-//! spreads the batch over the few most promising neighbourhoods. Smaller batches still search better
-//! (more model rounds for the same budget): on the SGEMM table, batches of 10 instead of 20 raise the
-//! fraction of seeds within 2% at 100 evaluations from about a half to about nine in ten.
+//! Each batch is one model round, and the fewer configs a round picks, the more each pick learns from:
+//! on an objective that evaluates one config at a time (a closure, a replay table:
+//! [`crate::Objective::batched`] is false) the surrogate therefore picks one config per round
+//! ([`SurrogateSettings::sequential_batch`]), which raised the fraction of seeds within 2% at 50
+//! evaluations from 0.33 to 0.80 on the synthetic SGEMM-like space and from 0.53 to 0.61 on the H100
+//! SGEMM table (docs/surrogate.md). An objective that evaluates a batch at once (the GPU bench compiles
+//! it in parallel, 16 processes) gets batches of at most [`MAX_BATCH`] instead: batches of one would
+//! serialise the compiler, about 0.65 s of NVRTC a config on SGEMM. Exploration keeps its share over the
+//! whole run (a batch explores as many configs as `floor(trials × share)` grows by), so batches of one
+//! alternate between the two kinds of pick.
+//!
+//! One model must still pick the several configs of a batch. Picking the top `n` puts them all into one
+//! leaf region of the forest; instead each pick multiplies the acquisition of the candidates one
+//! parameter away from it by [`SurrogateSettings::penalty`], which spreads the batch over the few most
+//! promising neighbourhoods.
 //!
 //! ## Start and determinism
 //!
@@ -579,10 +588,10 @@ impl Surrogate {
     }
 }
 
-/// The surrogate's batch: at most this many configs, whatever the population. Each batch is a model
-/// round, and on the H100 SGEMM table (30 seeds, docs/surrogate.md) batches of 20 reached the 2% band in
-/// 0.30 / 0.53 of seeds at 50 / 100 evaluations against 0.47 / 0.87 with batches of 10; 10 still keeps a
-/// GPU host's parallel compilation busy.
+/// The surrogate's batch on a batched objective: at most this many configs, whatever the population.
+/// Each batch is a model round, and on the H100 SGEMM table (30 seeds, docs/surrogate.md) batches of 20
+/// reached the 2% band in 0.30 / 0.53 of seeds at 50 / 100 evaluations against 0.47 / 0.87 with batches
+/// of 10; 10 still keeps a GPU host's parallel compilation busy.
 pub const MAX_BATCH: usize = 10;
 
 impl Strategy for Surrogate {
