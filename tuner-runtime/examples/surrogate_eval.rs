@@ -73,48 +73,31 @@ fn strategy(name: &str) -> Result<StrategyKind, String> {
     })
 }
 
-/// The strategy; the surrogate's settings can be overridden for experiments with `SURROGATE_EXPLORE`,
-/// `SURROGATE_PENALTY`, `SURROGATE_FEASIBILITY_POWER`, `SURROGATE_TOP_SEEDS`, `SURROGATE_TREES`,
-/// `SURROGATE_CLIMB_STEPS`, `SURROGATE_MAX_BATCH`, `SURROGATE_SEQUENTIAL_BATCH`, `SURROGATE_MAX_PAIR_PARAMS`,
-/// `SURROGATE_NEIGHBOURHOOD` and `SURROGATE_INIT`.
+/// The strategy; each of the surrogate's settings can be overridden for experiments by an environment
+/// variable named for it: `SURROGATE_EXPLORE`, `SURROGATE_MAX_BATCH`, … (the list below).
 fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
     if kind != StrategyKind::Surrogate {
         return kind.build();
     }
     let mut s = SurrogateSettings::default();
-    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-    if let Some(v) = var("SURROGATE_EXPLORE") {
-        s.explore = v;
+    let var = |k: &str| std::env::var(format!("SURROGATE_{k}")).ok().and_then(|v| v.parse::<f64>().ok());
+    macro_rules! overrides {
+        ($($name:literal => $field:ident as $conv:expr),* $(,)?) => {
+            $(if let Some(v) = var($name) { s.$field = $conv(v); })*
+        };
     }
-    if let Some(v) = var("SURROGATE_PENALTY") {
-        s.penalty = v;
-    }
-    if let Some(v) = var("SURROGATE_FEASIBILITY_POWER") {
-        s.feasibility_power = v;
-    }
-    if let Some(v) = var("SURROGATE_TOP_SEEDS") {
-        s.top_seeds = v as usize;
-    }
-    if let Some(v) = var("SURROGATE_TREES") {
-        s.trees = v as usize;
-    }
-    if let Some(v) = var("SURROGATE_CLIMB_STEPS") {
-        s.climb_steps = v as usize;
-    }
-    if let Some(v) = var("SURROGATE_MAX_BATCH") {
-        s.max_batch = v as usize;
-    }
-    if let Some(v) = var("SURROGATE_SEQUENTIAL_BATCH") {
-        s.sequential_batch = v as usize;
-    }
-    if let Some(v) = var("SURROGATE_MAX_PAIR_PARAMS") {
-        s.max_pair_params = v as usize;
-    }
-    if let Some(v) = var("SURROGATE_NEIGHBOURHOOD") {
-        s.neighbourhood = v as usize;
-    }
-    if let Some(v) = var("SURROGATE_INIT") {
-        s.init = Some(v as usize);
+    overrides! {
+        "EXPLORE" => explore as |v| v,
+        "PENALTY" => penalty as |v| v,
+        "FEASIBILITY_POWER" => feasibility_power as |v| v,
+        "TOP_SEEDS" => top_seeds as |v: f64| v as usize,
+        "TREES" => trees as |v: f64| v as usize,
+        "CLIMB_STEPS" => climb_steps as |v: f64| v as usize,
+        "MAX_BATCH" => max_batch as |v: f64| v as usize,
+        "SEQUENTIAL_BATCH" => sequential_batch as |v: f64| v as usize,
+        "MAX_PAIR_PARAMS" => max_pair_params as |v: f64| v as usize,
+        "NEIGHBOURHOOD" => neighbourhood as |v: f64| v as usize,
+        "INIT" => init as |v: f64| Some(v as usize),
     }
     Box::new(Surrogate::with_settings(s))
 }
