@@ -10,6 +10,10 @@
 //!
 //! Problems are table paths (Kernel Tuner format) or the names of the synthetic problems in
 //! `tests/synthetic/mod.rs`.
+//!
+//! `--seed-base B` runs seeds B..B+seeds. Environment: `SURROGATE_*` overrides a surrogate setting (see
+//! `build`), `EVAL_PER_SEED` prints each seed's best and first evaluation in the band to stderr, and
+//! `EVAL_VERBOSE` makes every run verbose.
 
 #[path = "../tests/synthetic/mod.rs"]
 mod synthetic;

@@ -369,8 +369,14 @@ impl Surrogate {
         let want = self.settings.neighbourhood;
         if let Some(all) = ctx.space.valid_points().filter(|all| all.len() <= SCAN_LIMIT) {
             let dist: Vec<usize> = all.iter().map(|q| hamming(p, q)).collect();
+            // How many configs lie at each distance up to MAX_RADIUS; the radius is the first whose
+            // running total reaches `want`.
+            let mut at = [0usize; MAX_RADIUS + 1];
+            for &d in dist.iter().filter(|&&d| d <= MAX_RADIUS) {
+                at[d] += 1;
+            }
             let mut r = 1;
-            while r < MAX_RADIUS && dist.iter().filter(|&&d| d >= 1 && d <= r).count() < want {
+            while r < MAX_RADIUS && at[1..=r].iter().sum::<usize>() < want {
                 r += 1;
             }
             return all.iter().zip(&dist).filter(|(_, &d)| d >= 1 && d <= r).map(|(q, _)| q.clone()).collect();
@@ -397,10 +403,10 @@ impl Surrogate {
     fn local_candidates(&self, ctx: &mut Context<'_>, model: &Model) -> Vec<Scored> {
         let (mut out, mut set) = (Vec::new(), HashSet::new());
         let top: Vec<Point> = ctx.best(self.settings.top_seeds).into_iter().map(|t| t.point.clone()).collect();
-        for p in &top {
-            for q in self.neighbourhood(ctx, p) {
-                push_fresh(ctx, q, &mut out, &mut set);
-            }
+        // Each is the first step of the climb from its config too.
+        let hoods: Vec<Vec<Point>> = top.iter().map(|p| self.neighbourhood(ctx, p)).collect();
+        for q in hoods.iter().flatten() {
+            push_fresh(ctx, q.clone(), &mut out, &mut set);
         }
         let mut scored: Vec<Scored> = out
             .into_iter()
@@ -409,15 +415,22 @@ impl Surrogate {
                 (p, a)
             })
             .collect();
-        for start in &top {
+        for (start, hood) in top.iter().zip(&hoods) {
             let mut here = start.clone();
             let mut here_acq = model.acquisition(&here)[Rank::Mean as usize];
-            for _ in 0..self.settings.climb_steps {
+            for step in 0..self.settings.climb_steps {
+                let later;
+                let around: &[Point] = if step == 0 {
+                    hood
+                } else {
+                    later = self.neighbourhood(ctx, &here);
+                    &later
+                };
                 let mut next: Option<(Point, [f64; 2])> = None;
-                for q in self.neighbourhood(ctx, &here) {
-                    let a = model.acquisition(&q);
+                for q in around {
+                    let a = model.acquisition(q);
                     if a[Rank::Mean as usize] > next.as_ref().map_or(here_acq, |(_, b)| b[Rank::Mean as usize]) {
-                        next = Some((q, a));
+                        next = Some((q.clone(), a));
                     }
                 }
                 let Some((q, a)) = next else { break };
