@@ -9,7 +9,9 @@
 //!   into "other", since the strategy does not report it separately);
 //! - other: the strategy's own work and bookkeeping (the rest).
 //!
-//! `tune_cost [KERNEL] [BUDGET]` (default `sgemm 100`), from the repository root; prints one JSON line.
+//! `tune_cost [KERNEL] [BUDGET]` (default `sgemm 100`), from the repository root; prints one JSON line,
+//! with the best time found after each quarter of the budget (`best_ms_after`). The options come from
+//! the environment as for `cargo build` (`AUTOTUNE_STRATEGY`, `AUTOTUNE_SEED`, `AUTOTUNE_POPULATION`).
 //! Needs a CUDA GPU. The entry it finds is not written anywhere.
 
 use std::time::{Duration, Instant};
@@ -90,17 +92,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let search = t.elapsed();
     let configs = timed.bench.evaluations.len();
     let compile_sum: f64 = timed.bench.evaluations.iter().filter_map(|e| e.compile_ms).sum();
+    // The best time after every quarter of the budget (the default config, measured first, not counted).
+    let times: Vec<Option<f64>> = timed
+        .bench
+        .evaluations
+        .iter()
+        .skip(1)
+        .map(|e| match &e.result {
+            tuner_runtime::worker::protocol::EvalResult::Ok(m) => Some(m.time_ms),
+            tuner_runtime::worker::protocol::EvalResult::Failed(_) => None,
+        })
+        .collect();
+    let best_after: Vec<String> = (1..=4)
+        .map(|q| {
+            let n = (budget * q / 4).min(times.len());
+            let best = times[..n].iter().flatten().copied().fold(f64::INFINITY, f64::min);
+            format!("\"{n}\":{}", json_num(Some(best)))
+        })
+        .collect();
     drop(timed.bench);
     let total = start.elapsed();
     let other = search.saturating_sub(timed.compile + timed.measure);
     let s = |d: Duration| d.as_secs_f64();
     println!(
-        "{{\"kernel\":{kernel:?},\"device\":{:?},\"strategy\":{:?},\"budget\":{budget},\"evaluations\":{},\
+        "{{\"kernel\":{kernel:?},\"device\":{:?},\"strategy\":{:?},\"budget\":{budget},\"population\":{},\"evaluations\":{},\
          \"configs_measured\":{configs},\"batches\":{},\"wall_s\":{:.3},\"startup_s\":{:.3},\"compile_s\":{:.3},\
          \"benchmark_s\":{:.3},\"llm_s\":0.0,\"other_s\":{:.3},\"compile_cpu_s\":{:.3},\"best\":{},\
-         \"best_ms\":{},\"default_ms\":{},\"compile_threads\":{}}}",
+         \"best_ms\":{},\"default_ms\":{},\"compile_threads\":{},\"best_ms_after\":{{{}}}}}",
         device.name,
         format!("{:?}", options.strategy).to_lowercase(),
+        options.population_size,
         entry.tuning.evaluations,
         timed.batches,
         s(total),
@@ -113,6 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         json_num(entry.best_time_ms),
         json_num(entry.default_time_ms),
         tuner_runtime::cuda::compile::default_threads(),
+        best_after.join(","),
     );
     Ok(())
 }

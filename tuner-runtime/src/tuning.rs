@@ -12,7 +12,9 @@
 //!
 //! Options come from the environment so that `cargo build` can be steered without code changes:
 //! `AUTOTUNE_STRATEGY` (`random`, `de`, `local`, `surrogate`, and with the `llm` feature `llm` and
-//! `hybrid`), `AUTOTUNE_MAX_EVALUATIONS` and `AUTOTUNE_SEED`. With no strategy named, the default is
+//! `hybrid`), `AUTOTUNE_MAX_EVALUATIONS`, `AUTOTUNE_SEED` and `AUTOTUNE_POPULATION` (the tuner's
+//! `population_size`, which caps the batch: see [`TuneOptions::population_size`]). With no strategy named,
+//! the default is
 //! [`StrategyKind::default`]: the hybrid when the `llm` feature is on (for a build script: on its
 //! `tuner-runtime` build-dependency), which takes an LLM endpoint's proposals (`OPENAI_BASE_URL`,
 //! `OPENAI_API_KEY`) where the surrogate expects them to pay and is the surrogate alone without one;
@@ -31,7 +33,8 @@ use crate::strategy::StrategyKind;
 use crate::tuner::{TuneError, Tuner};
 
 /// Environment variables the options read (the build script reruns when one changes).
-pub const ENV_VARS: &[&str] = &["AUTOTUNE_STRATEGY", "AUTOTUNE_MAX_EVALUATIONS", "AUTOTUNE_SEED", "OPENAI_BASE_URL"];
+pub const ENV_VARS: &[&str] =
+    &["AUTOTUNE_STRATEGY", "AUTOTUNE_MAX_EVALUATIONS", "AUTOTUNE_SEED", "AUTOTUNE_POPULATION", "OPENAI_BASE_URL"];
 
 /// An objective over a kernel's configs that also reports the time of each config it measured.
 pub trait KernelObjective: Objective {
@@ -57,12 +60,24 @@ pub struct TuneOptions {
     pub strategy: StrategyKind,
     pub max_evaluations: usize,
     pub seed: u64,
+    /// The tuner's `population_size` (default 20): the population of the population-based strategies,
+    /// and the most configs a batch holds for every strategy. The surrogate takes batches of at most 10
+    /// on the GPU (compiled in parallel) whatever the population; a population of 1 makes it pick one
+    /// config per model round there too, which learns from every result at the price of compiling one
+    /// config at a time (docs/benchmarks.md measures both on the H100).
+    pub population_size: usize,
     pub verbose: bool,
 }
 
 impl Default for TuneOptions {
     fn default() -> Self {
-        TuneOptions { strategy: StrategyKind::default(), max_evaluations: 60, seed: 0, verbose: false }
+        TuneOptions {
+            strategy: StrategyKind::default(),
+            max_evaluations: 60,
+            seed: 0,
+            population_size: 20,
+            verbose: false,
+        }
     }
 }
 
@@ -141,6 +156,9 @@ impl TuneOptions {
         if let Some(n) = number("AUTOTUNE_SEED")? {
             o.seed = n;
         }
+        if let Some(n) = number("AUTOTUNE_POPULATION")? {
+            o.population_size = usize::try_from(n).unwrap_or(usize::MAX);
+        }
         Ok(o)
     }
 
@@ -187,6 +205,7 @@ pub fn tune_kernel(
         let mut tuner = Tuner::new(space, Lend(&mut *objective))
             .max_evaluations(options.max_evaluations)
             .seed(options.seed)
+            .population_size(options.population_size)
             .verbose(options.verbose)
             .progress(false)
             .boxed_strategy(options.strategy.build());
@@ -298,9 +317,10 @@ mod tests {
             ("AUTOTUNE_STRATEGY", "de"),
             ("AUTOTUNE_MAX_EVALUATIONS", "12"),
             ("AUTOTUNE_SEED", "0"),
+            ("AUTOTUNE_POPULATION", "1"),
         ]))
         .unwrap();
-        assert_eq!((o.strategy, o.max_evaluations, o.seed), (StrategyKind::De, 12, 0));
+        assert_eq!((o.strategy, o.max_evaluations, o.seed, o.population_size), (StrategyKind::De, 12, 0, 1));
         let e = TuneOptions::from_env_with(env(&[("AUTOTUNE_STRATEGY", "magic")])).unwrap_err();
         assert!(
             e.to_string().contains("AUTOTUNE_STRATEGY=\"magic\" is not one of: random, de, local, surrogate"),
@@ -315,5 +335,7 @@ mod tests {
         let named = TuneOptions::from_env_with(env(&[("OPENAI_BASE_URL", "http://x"), ("AUTOTUNE_STRATEGY", "de")]));
         assert_eq!(named.unwrap().strategy, StrategyKind::De);
         assert!(TuneOptions::from_env_with(env(&[("AUTOTUNE_MAX_EVALUATIONS", "0")])).is_err());
+        let e = TuneOptions::from_env_with(env(&[("AUTOTUNE_POPULATION", "0")])).unwrap_err();
+        assert!(e.to_string().contains("AUTOTUNE_POPULATION=\"0\" is not a positive integer"), "{e}");
     }
 }

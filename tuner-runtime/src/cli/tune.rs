@@ -29,7 +29,8 @@ pub struct TuneArgs {
     /// Re-tune kernels that already have an entry for this GPU.
     #[arg(long)]
     pub force: bool,
-    /// The search strategy (default: `$AUTOTUNE_STRATEGY`, else local search).
+    /// The search strategy (default: `$AUTOTUNE_STRATEGY`, else the surrogate, or the hybrid when built
+    /// with the `llm` feature).
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyKind>,
     /// Evaluations per kernel (default: `$AUTOTUNE_MAX_EVALUATIONS`, else 60).
@@ -38,6 +39,10 @@ pub struct TuneArgs {
     /// Seed of the search (default: `$AUTOTUNE_SEED`, else 0).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The tuner's population, which caps every batch (default: `$AUTOTUNE_POPULATION`, else 20); 1 makes
+    /// the surrogate pick one config per model round, compiling one config at a time.
+    #[arg(long)]
+    pub population: Option<usize>,
     /// Print every evaluation.
     #[arg(short, long)]
     pub verbose: bool,
@@ -91,6 +96,7 @@ pub fn tune_on(args: &TuneArgs, gpu: &mut dyn crate::build::Gpu) -> anyhow::Resu
     options.strategy = args.strategy.unwrap_or(options.strategy);
     options.max_evaluations = args.budget.unwrap_or(options.max_evaluations);
     options.seed = args.seed.unwrap_or(options.seed);
+    options.population_size = args.population.unwrap_or(options.population_size).max(1);
     options.verbose = args.verbose;
     let env_dir = args.cache_dir.clone().or_else(|| std::env::var_os(CACHE_DIR_ENV).map(PathBuf::from));
     let cache = Cache::for_crate(&root, env_dir.as_deref());
@@ -169,6 +175,7 @@ mod tests {
             strategy: None,
             budget: Some(5),
             seed: None,
+            population: None,
             verbose: false,
             devices: None,
             cache_dir: None,
