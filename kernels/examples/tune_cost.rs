@@ -11,7 +11,8 @@
 //!
 //! `tune_cost [KERNEL] [BUDGET]` (default `sgemm 100`), from the repository root; prints one JSON line,
 //! with the best time found after each quarter of the budget (`best_ms_after`). The options come from
-//! the environment as for `cargo build` (`AUTOTUNE_STRATEGY`, `AUTOTUNE_SEED`, `AUTOTUNE_POPULATION`).
+//! the environment as for `cargo build` (`AUTOTUNE_STRATEGY`, `AUTOTUNE_SEED`, `AUTOTUNE_BATCH`,
+//! `AUTOTUNE_POPULATION`).
 //! Needs a CUDA GPU. The entry it finds is not written anywhere.
 
 use std::time::{Duration, Instant};
@@ -115,13 +116,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let other = search.saturating_sub(timed.compile + timed.measure);
     let s = |d: Duration| d.as_secs_f64();
     println!(
-        "{{\"kernel\":{kernel:?},\"device\":{:?},\"strategy\":{:?},\"budget\":{budget},\"population\":{},\"evaluations\":{},\
+        "{{\"kernel\":{kernel:?},\"device\":{:?},\"strategy\":{:?},\"budget\":{budget},\"population\":{},\"batch\":{},\"evaluations\":{},\
          \"configs_measured\":{configs},\"batches\":{},\"wall_s\":{:.3},\"startup_s\":{:.3},\"compile_s\":{:.3},\
          \"benchmark_s\":{:.3},\"llm_s\":0.0,\"other_s\":{:.3},\"compile_cpu_s\":{:.3},\"best\":{},\
          \"best_ms\":{},\"default_ms\":{},\"compile_threads\":{},\"best_ms_after\":{{{}}}}}",
         device.name,
         format!("{:?}", options.strategy).to_lowercase(),
         options.population_size,
+        options.batch.map_or("null".into(), |b| b.to_string()),
         entry.tuning.evaluations,
         timed.batches,
         s(total),

@@ -12,9 +12,9 @@
 //!
 //! Options come from the environment so that `cargo build` can be steered without code changes:
 //! `AUTOTUNE_STRATEGY` (`random`, `de`, `local`, `surrogate`, and with the `llm` feature `llm` and
-//! `hybrid`), `AUTOTUNE_MAX_EVALUATIONS`, `AUTOTUNE_SEED` and `AUTOTUNE_POPULATION` (the tuner's
-//! `population_size`, which caps the batch: see [`TuneOptions::population_size`]). With no strategy named,
-//! the default is
+//! `hybrid`), `AUTOTUNE_MAX_EVALUATIONS`, `AUTOTUNE_SEED`, `AUTOTUNE_BATCH` (configs per model round
+//! of the surrogate and the hybrid: [`TuneOptions::batch`]) and `AUTOTUNE_POPULATION` (the tuner's
+//! `population_size`, which caps every batch). With no strategy named, the default is
 //! [`StrategyKind::default`]: the hybrid when the `llm` feature is on (for a build script: on its
 //! `tuner-runtime` build-dependency), which takes an LLM endpoint's proposals (`OPENAI_BASE_URL`,
 //! `OPENAI_API_KEY`) where the surrogate expects them to pay and is the surrogate alone without one;
@@ -33,8 +33,14 @@ use crate::strategy::StrategyKind;
 use crate::tuner::{TuneError, Tuner};
 
 /// Environment variables the options read (the build script reruns when one changes).
-pub const ENV_VARS: &[&str] =
-    &["AUTOTUNE_STRATEGY", "AUTOTUNE_MAX_EVALUATIONS", "AUTOTUNE_SEED", "AUTOTUNE_POPULATION", "OPENAI_BASE_URL"];
+pub const ENV_VARS: &[&str] = &[
+    "AUTOTUNE_STRATEGY",
+    "AUTOTUNE_MAX_EVALUATIONS",
+    "AUTOTUNE_SEED",
+    "AUTOTUNE_BATCH",
+    "AUTOTUNE_POPULATION",
+    "OPENAI_BASE_URL",
+];
 
 /// An objective over a kernel's configs that also reports the time of each config it measured.
 pub trait KernelObjective: Objective {
@@ -61,11 +67,13 @@ pub struct TuneOptions {
     pub max_evaluations: usize,
     pub seed: u64,
     /// The tuner's `population_size` (default 20): the population of the population-based strategies,
-    /// and the most configs a batch holds for every strategy. The surrogate takes batches of at most 10
-    /// on the GPU (compiled in parallel) whatever the population; a population of 1 makes it pick one
-    /// config per model round there too, which learns from every result at the price of compiling one
-    /// config at a time (docs/benchmarks.md measures both on the H100).
+    /// and the most configs a batch holds for every strategy.
     pub population_size: usize,
+    /// The most configs per model round of the surrogate and the hybrid; `None` keeps theirs: the
+    /// surrogate picks one config per round, which reached 2% of the best SGEMM time on the H100 in 5
+    /// of 6 seeds by evaluation 50 against 0 of 6 with 10, and 10 (which compiles ten configs in
+    /// parallel) took a 100-evaluation tune from a median 48 s to 31 s (docs/benchmarks.md).
+    pub batch: Option<usize>,
     pub verbose: bool,
 }
 
@@ -76,6 +84,7 @@ impl Default for TuneOptions {
             max_evaluations: 60,
             seed: 0,
             population_size: 20,
+            batch: None,
             verbose: false,
         }
     }
@@ -156,6 +165,9 @@ impl TuneOptions {
         if let Some(n) = number("AUTOTUNE_SEED")? {
             o.seed = n;
         }
+        if let Some(n) = number("AUTOTUNE_BATCH")? {
+            o.batch = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
         if let Some(n) = number("AUTOTUNE_POPULATION")? {
             o.population_size = usize::try_from(n).unwrap_or(usize::MAX);
         }
@@ -208,7 +220,7 @@ pub fn tune_kernel(
             .population_size(options.population_size)
             .verbose(options.verbose)
             .progress(false)
-            .boxed_strategy(options.strategy.build());
+            .boxed_strategy(options.strategy.build_with(options.batch));
         let found = tuner.tune();
         let evaluations = tuner.evaluation_count() + 1;
         let valid =
@@ -318,9 +330,11 @@ mod tests {
             ("AUTOTUNE_MAX_EVALUATIONS", "12"),
             ("AUTOTUNE_SEED", "0"),
             ("AUTOTUNE_POPULATION", "1"),
+            ("AUTOTUNE_BATCH", "10"),
         ]))
         .unwrap();
         assert_eq!((o.strategy, o.max_evaluations, o.seed, o.population_size), (StrategyKind::De, 12, 0, 1));
+        assert_eq!(o.batch, Some(10));
         let e = TuneOptions::from_env_with(env(&[("AUTOTUNE_STRATEGY", "magic")])).unwrap_err();
         assert!(
             e.to_string().contains("AUTOTUNE_STRATEGY=\"magic\" is not one of: random, de, local, surrogate"),
@@ -337,5 +351,7 @@ mod tests {
         assert!(TuneOptions::from_env_with(env(&[("AUTOTUNE_MAX_EVALUATIONS", "0")])).is_err());
         let e = TuneOptions::from_env_with(env(&[("AUTOTUNE_POPULATION", "0")])).unwrap_err();
         assert!(e.to_string().contains("AUTOTUNE_POPULATION=\"0\" is not a positive integer"), "{e}");
+        let e = TuneOptions::from_env_with(env(&[("AUTOTUNE_BATCH", "ten")])).unwrap_err();
+        assert!(e.to_string().contains("AUTOTUNE_BATCH=\"ten\" is not a positive integer"), "{e}");
     }
 }

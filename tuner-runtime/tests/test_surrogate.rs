@@ -6,7 +6,7 @@ mod synthetic;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use tuner_runtime::strategy::{Context, Surrogate};
+use tuner_runtime::strategy::{Context, Surrogate, SurrogateSettings, MAX_BATCH};
 use tuner_runtime::{Config, Objective, Point, Replay, Space, Strategy, Trial, Tuner};
 
 fn data(name: &str) -> String {
@@ -212,11 +212,11 @@ impl Objective for Table {
 }
 
 #[test]
-fn batches_of_ten_for_a_batched_objective_and_a_model_round_per_result_otherwise() {
+fn one_config_per_model_round_by_default_and_batches_of_max_batch_when_asked() {
     let replay = || Replay::load(data("stencil.json")).expect("committed table loads");
     let space = replay().space().clone();
     let budget = 60;
-    let tune = |batched: bool| {
+    let tune = |batched: bool, settings: SurrogateSettings| {
         let batches = Rc::new(RefCell::new(Vec::new()));
         let table = Table { replay: replay(), batched, batches: batches.clone() };
         let mut tuner = Tuner::new(space.clone(), table)
@@ -225,20 +225,28 @@ fn batches_of_ten_for_a_batched_objective_and_a_model_round_per_result_otherwise
             .seed(3)
             .verbose(false)
             .progress(false)
-            .strategy(Surrogate::new());
+            .strategy(Surrogate::with_settings(settings));
         tuner.tune().expect("valid configs exist");
         let fits = tuner.strategy_report().get("model_fits").and_then(|v| v.as_u64()).expect("a fit count");
         let batches = batches.borrow().clone();
         (fits, batches)
     };
-    // Batched (the GPU bench compiles a batch in parallel): batches of at most 10, one fit each after
-    // the space-filling start.
-    let (fits, batches) = tune(true);
+    let init = 16; // the space-filling start, proposed before any model is fitted
+                   // By default, on a batched objective (the GPU bench) as on any other, the model is refitted after
+                   // every result once the start is measured.
+    let (fits, batches) = tune(true, SurrogateSettings::default());
+    assert_eq!(batches.iter().sum::<usize>(), budget);
+    assert!(batches.iter().filter(|&&b| b > 1).count() <= 1, "only the start comes as one batch: {batches:?}");
+    assert!(fits as usize >= budget - init, "{fits} fits for {budget} evaluations");
+    // Asked for batches of 10 (GPU wall time over evaluations): at most 10 configs and one fit a batch.
+    let ten = SurrogateSettings { max_batch: MAX_BATCH, ..SurrogateSettings::default() };
+    let (fits, batches) = tune(true, ten.clone());
     assert_eq!(batches.iter().sum::<usize>(), budget);
     assert!(batches.iter().all(|&b| b <= 10), "batches {batches:?}");
+    assert!(batches.iter().filter(|&&b| b == 10).count() >= 3, "batches {batches:?}");
     assert!(fits as usize <= batches.len(), "{fits} fits for {} batches", batches.len());
-    // One config at a time (a closure, a table): the model is refitted after every result.
-    let (fits, batches) = tune(false);
+    // On a one-at-a-time objective (a closure, a table) that setting changes nothing: a round per result.
+    let (fits, batches) = tune(false, ten);
     assert!(batches.is_empty(), "a one-at-a-time objective gets no batch calls");
-    assert!(fits as usize >= budget - 16, "{fits} fits for {budget} evaluations");
+    assert!(fits as usize >= budget - init, "{fits} fits for {budget} evaluations");
 }

@@ -39,8 +39,11 @@ pub struct TuneArgs {
     /// Seed of the search (default: `$AUTOTUNE_SEED`, else 0).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// The tuner's population, which caps every batch (default: `$AUTOTUNE_POPULATION`, else 20); 1 makes
-    /// the surrogate pick one config per model round, compiling one config at a time.
+    /// Configs per model round of the surrogate and the hybrid (default: `$AUTOTUNE_BATCH`, else theirs:
+    /// one per round for the surrogate). 10 compiles ten configs in parallel: faster, with worse picks.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// The tuner's population, which caps every batch (default: `$AUTOTUNE_POPULATION`, else 20).
     #[arg(long)]
     pub population: Option<usize>,
     /// Print every evaluation.
@@ -97,6 +100,7 @@ pub fn tune_on(args: &TuneArgs, gpu: &mut dyn crate::build::Gpu) -> anyhow::Resu
     options.max_evaluations = args.budget.unwrap_or(options.max_evaluations);
     options.seed = args.seed.unwrap_or(options.seed);
     options.population_size = args.population.unwrap_or(options.population_size).max(1);
+    options.batch = args.batch.or(options.batch);
     options.verbose = args.verbose;
     let env_dir = args.cache_dir.clone().or_else(|| std::env::var_os(CACHE_DIR_ENV).map(PathBuf::from));
     let cache = Cache::for_crate(&root, env_dir.as_deref());
@@ -175,6 +179,7 @@ mod tests {
             strategy: None,
             budget: Some(5),
             seed: None,
+            batch: None,
             population: None,
             verbose: false,
             devices: None,

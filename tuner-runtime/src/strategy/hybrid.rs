@@ -15,7 +15,7 @@
 //! With no endpoint configured, or once the endpoint has failed for good (the LLM strategy's own
 //! fallback rule), the hybrid is exactly the surrogate: same proposals, seed for seed.
 
-use super::{Context, LlmEvolution, Strategy, Surrogate};
+use super::{Context, LlmEvolution, Strategy, Surrogate, SurrogateSettings, MAX_BATCH};
 use crate::llm::LlmClient;
 use crate::space::Point;
 use crate::tuner::Trial;
@@ -35,13 +35,23 @@ pub struct Hybrid {
     no_llm: Option<String>,
     offered: u64,
     taken: u64,
+    /// The most configs per batch while the LLM is live: each batch is one model call.
+    llm_batch: usize,
 }
 
 impl Hybrid {
     /// The surrogate with proposals from `llm`.
     pub fn new(llm: LlmEvolution) -> Hybrid {
         let no_llm = llm.fallback().then(|| "the LLM strategy runs without an endpoint".to_owned());
-        Hybrid { surrogate: Surrogate::new(), llm: Some(llm), journal_read: 0, no_llm, offered: 0, taken: 0 }
+        Hybrid {
+            surrogate: Surrogate::new(),
+            llm: Some(llm),
+            journal_read: 0,
+            no_llm,
+            offered: 0,
+            taken: 0,
+            llm_batch: MAX_BATCH,
+        }
     }
 
     /// The surrogate alone, with the reason recorded for the report.
@@ -53,7 +63,23 @@ impl Hybrid {
             no_llm: Some(reason.into()),
             offered: 0,
             taken: 0,
+            llm_batch: MAX_BATCH,
         }
+    }
+
+    /// At most `batch` configs per round, for the surrogate's own rounds and the LLM's calls alike
+    /// (by default the surrogate picks one config per round, and an LLM call fills [`MAX_BATCH`]).
+    pub fn batch(mut self, batch: usize) -> Hybrid {
+        let batch = batch.max(1);
+        self.surrogate =
+            Surrogate::with_settings(SurrogateSettings { max_batch: batch, ..SurrogateSettings::default() });
+        self.llm_batch = batch;
+        self
+    }
+
+    /// Whether the LLM is being asked (configured and not given up on).
+    fn live(&self) -> bool {
+        self.llm.as_ref().is_some_and(|l| !l.fallback())
     }
 
     /// With the endpoint in the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `AUTOTUNE_LLM_MODEL`),
@@ -86,16 +112,21 @@ impl Hybrid {
 }
 
 impl Strategy for Hybrid {
+    /// With a live model, batches of up to [`MAX_BATCH`] on any objective (each batch is one LLM call,
+    /// and a call per config would wait on the model for every measurement); without, the surrogate's.
     fn batch_size(&self, population_size: usize) -> usize {
-        self.surrogate.batch_size(population_size)
+        if self.live() {
+            population_size.min(self.llm_batch)
+        } else {
+            self.surrogate.batch_size(population_size)
+        }
     }
 
-    /// With a model, batches as on a batched objective (each batch is one LLM call); without, the
-    /// surrogate's.
     fn sequential_batch_size(&self, population_size: usize) -> usize {
-        match self.llm {
-            Some(_) => self.batch_size(population_size),
-            None => self.surrogate.sequential_batch_size(population_size),
+        if self.live() {
+            self.batch_size(population_size)
+        } else {
+            self.surrogate.sequential_batch_size(population_size)
         }
     }
 
@@ -104,8 +135,7 @@ impl Strategy for Hybrid {
     }
 
     fn propose(&mut self, ctx: &mut Context<'_>, n: usize) -> Vec<Point> {
-        let live = self.llm.as_ref().is_some_and(|l| !l.fallback());
-        if !live {
+        if !self.live() {
             return self.surrogate.propose(ctx, n);
         }
         if let Some(llm) = &mut self.llm {

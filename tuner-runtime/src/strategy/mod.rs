@@ -27,7 +27,7 @@ pub use hybrid::Hybrid;
 pub use llm_evolution::{Journal, JournalEntry, LlmEvolution, Overlap};
 pub use local_search::LocalSearch;
 pub use random::Random;
-pub use surrogate::{Surrogate, SurrogateSettings};
+pub use surrogate::{Surrogate, SurrogateSettings, MAX_BATCH};
 
 /// The random generator every strategy draws from: portable and stable across platforms and versions.
 pub type Rng = rand_chacha::ChaCha8Rng;
@@ -136,15 +136,27 @@ impl Default for StrategyKind {
 
 impl StrategyKind {
     pub fn build(self) -> Box<dyn Strategy> {
+        self.build_with(None)
+    }
+
+    /// The strategy, with the surrogate's and the hybrid's batch (configs per model round) set to
+    /// `batch` when it is given; the other strategies batch by the tuner's population.
+    pub fn build_with(self, batch: Option<usize>) -> Box<dyn Strategy> {
         match self {
             StrategyKind::Random => Box::new(Random::new()),
             StrategyKind::De => Box::new(DifferentialEvolution::new()),
             StrategyKind::Local => Box::new(LocalSearch::new()),
-            StrategyKind::Surrogate => Box::new(Surrogate::new()),
+            StrategyKind::Surrogate => Box::new(match batch {
+                Some(b) => Surrogate::with_settings(SurrogateSettings { max_batch: b.max(1), ..Default::default() }),
+                None => Surrogate::new(),
+            }),
             #[cfg(feature = "llm")]
             StrategyKind::Llm => Box::new(LlmEvolution::from_env()),
             #[cfg(feature = "llm")]
-            StrategyKind::Hybrid => Box::new(Hybrid::from_env()),
+            StrategyKind::Hybrid => Box::new(match batch {
+                Some(b) => Hybrid::from_env().batch(b),
+                None => Hybrid::from_env(),
+            }),
         }
     }
 }

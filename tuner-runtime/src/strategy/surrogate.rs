@@ -36,16 +36,21 @@
 //!
 //! ## Batches
 //!
-//! Each batch is one model round, and the fewer configs a round picks, the more each pick learns from:
-//! on an objective that evaluates one config at a time (a closure, a replay table:
-//! [`crate::Objective::batched`] is false) the surrogate therefore picks one config per round
-//! ([`SurrogateSettings::sequential_batch`]), which raised the fraction of seeds within 2% at 50
-//! evaluations from 0.33 to 0.80 on the synthetic SGEMM-like space and from 0.53 to 0.61 on the H100
-//! SGEMM table (docs/surrogate.md). An objective that evaluates a batch at once (the GPU bench compiles
-//! it in parallel, 16 processes) gets batches of at most [`MAX_BATCH`] instead: batches of one would
-//! serialise the compiler, about 0.65 s of NVRTC a config on SGEMM. Exploration keeps its share over the
-//! whole run (a batch explores as many configs as `floor(trials × share)` grows by), so batches of one
-//! alternate between the two kinds of pick.
+//! Each batch is one model round, and the fewer configs a round picks, the more each pick learns from.
+//! So by default the surrogate picks **one config per round** on every objective. On the replay tables
+//! that raised the fraction of seeds within 2% at 50 evaluations from 0.33 to 0.80 on the synthetic
+//! SGEMM-like space and from 0.53 to 0.61 on the H100 SGEMM table. On the H100 itself (SGEMM 4096³,
+//! 100 evaluations, six seeds) it reached 2% of the best time seen in 5 of 6 seeds by evaluation 50,
+//! against 0 of 6 with batches of 10 (docs/surrogate.md has the replay numbers, docs/benchmarks.md the
+//! GPU ones).
+//!
+//! The price is wall time on a GPU: the bench compiles a batch in parallel (16 processes), and one
+//! config per round compiles one at a time. The six H100 tunes took 45–87 s (median 48 s) against
+//! 25–39 s (median 31 s) with batches of 10. [`SurrogateSettings::max_batch`] (`AUTOTUNE_BATCH` /
+//! `cargo autotune tune --batch` at build time) trades evaluations for wall time; [`MAX_BATCH`] is the
+//! batch that keeps the compiler busy. Exploration keeps its share over the whole run (a batch explores
+//! as many configs as `floor(trials × share)` grows by), so batches of one alternate between the two
+//! kinds of pick.
 //!
 //! One model must still pick the several configs of a batch. Picking the top `n` puts them all into one
 //! leaf region of the forest; instead each pick multiplies the acquisition of the candidates one
@@ -108,10 +113,12 @@ pub struct SurrogateSettings {
     /// The longest climb on the predicted mean from each of the best configs.
     pub climb_steps: usize,
     /// The most configs per batch (each batch is one model round) on an objective that evaluates a
-    /// batch at once (compiling it in parallel: the GPU bench).
+    /// batch at once (compiling it in parallel: the GPU bench). 1 by default, as on every objective:
+    /// [`MAX_BATCH`] keeps the compiler busy at the price of worse picks (module docs, "Batches").
     pub max_batch: usize,
     /// The most configs per batch on an objective that evaluates one config at a time (a closure, a
-    /// replay table), where a smaller batch costs nothing but model fits.
+    /// replay table), where a smaller batch costs nothing but model fits: a larger `max_batch`, chosen
+    /// for wall time on a GPU, leaves this at 1.
     pub sequential_batch: usize,
     /// Trials in the space-filling start; `None` is twice the number of parameters, from 8 to 16.
     pub init: Option<usize>,
@@ -131,7 +138,7 @@ impl Default for SurrogateSettings {
             top_seeds: 8,
             trees: 32,
             climb_steps: 8,
-            max_batch: MAX_BATCH,
+            max_batch: 1,
             sequential_batch: 1,
             init: None,
             max_pair_params: 5,
@@ -601,10 +608,10 @@ impl Surrogate {
     }
 }
 
-/// The surrogate's batch on a batched objective: at most this many configs, whatever the population.
-/// Each batch is a model round, and on the H100 SGEMM table (30 seeds, docs/surrogate.md) batches of 20
-/// reached the 2% band in 0.30 / 0.53 of seeds at 50 / 100 evaluations against 0.47 / 0.87 with batches
-/// of 10; 10 still keeps a GPU host's parallel compilation busy.
+/// The largest batch worth asking of the surrogate: enough configs to keep a GPU host's parallel
+/// compilation busy, and the hybrid's batch while it has an LLM (one model call per batch). Larger
+/// batches pick worse: on the H100 SGEMM table (30 seeds, docs/surrogate.md) batches of 20 reached the
+/// 2% band in 0.30 / 0.53 of seeds at 50 / 100 evaluations against 0.47 / 0.87 with batches of 10.
 pub const MAX_BATCH: usize = 10;
 
 impl Strategy for Surrogate {
