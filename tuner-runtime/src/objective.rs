@@ -55,6 +55,11 @@ pub trait Objective {
     fn evaluate_batch(&mut self, configs: &[Config]) -> Vec<Outcome> {
         configs.iter().map(|c| self.evaluate(c)).collect()
     }
+
+    /// Configs the strategy expects to ask for soon, best guess first (never ones already evaluated or
+    /// in the batch about to be). An objective may prepare them, e.g. compile them in the background
+    /// as the GPU bench does; they may never be asked for. The default does nothing.
+    fn prefetch(&mut self, _configs: &[Config]) {}
 }
 
 impl<F: FnMut(&Config) -> f64> Objective for F {

@@ -22,6 +22,9 @@ use rand::SeedableRng;
 use crate::config::Config;
 use crate::objective::{Objective, Outcome};
 use crate::space::{Point, Space};
+
+/// The most configs the tuner passes to [`Objective::prefetch`] per batch: one per core of a 16-core host.
+pub const PREFETCH: usize = 16;
 use crate::strategy::{Context, Rng, Strategy, StrategyKind};
 
 /// One evaluation, in the order it happened.
@@ -198,6 +201,16 @@ impl<'o> Tuner<'o> {
             self.top_up(&mut batch, want, &seen, &mut rng);
             if batch.is_empty() {
                 break; // the space is exhausted
+            }
+            let hints: Vec<Config> = strategy
+                .likely_next()
+                .into_iter()
+                .filter(|p| self.space.is_valid(p) && !seen.contains(p) && !batch.contains(p))
+                .take(PREFETCH)
+                .map(|p| self.space.config(&p))
+                .collect();
+            if !hints.is_empty() {
+                self.objective.prefetch(&hints);
             }
             let first = self.history.len();
             self.evaluate(&batch, done, budget, &bar);

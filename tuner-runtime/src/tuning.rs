@@ -193,6 +193,9 @@ impl Objective for Lend<'_> {
     fn evaluate_batch(&mut self, configs: &[Config]) -> Vec<Outcome> {
         self.0.evaluate_batch(configs)
     }
+    fn prefetch(&mut self, configs: &[Config]) {
+        self.0.prefetch(configs)
+    }
 }
 
 /// Tunes `spec` (whose kernel source hashes to `source_blake3`) on `device` with `objective`, and returns

@@ -250,3 +250,80 @@ fn one_config_per_model_round_by_default_and_batches_of_max_batch_when_asked() {
     assert!(batches.is_empty(), "a one-at-a-time objective gets no batch calls");
     assert!(fits as usize >= budget - init, "{fits} fits for {budget} evaluations");
 }
+
+/// What the tuner asked of a [`Prefetching`] objective, in order.
+enum Call {
+    Prefetch(Vec<Config>),
+    Batch(Vec<Config>),
+}
+
+/// A replay table that evaluates batches (as the GPU bench does) and records every call.
+struct Prefetching {
+    replay: Replay,
+    calls: Rc<RefCell<Vec<Call>>>,
+}
+
+impl Objective for Prefetching {
+    fn evaluate(&mut self, config: &Config) -> tuner_runtime::Outcome {
+        self.evaluate_batch(std::slice::from_ref(config)).pop().expect("one outcome")
+    }
+
+    fn batched(&self) -> bool {
+        true
+    }
+
+    fn evaluate_batch(&mut self, configs: &[Config]) -> Vec<tuner_runtime::Outcome> {
+        self.calls.borrow_mut().push(Call::Batch(configs.to_vec()));
+        configs.iter().map(|c| self.replay.outcome(c)).collect()
+    }
+
+    fn prefetch(&mut self, configs: &[Config]) {
+        self.calls.borrow_mut().push(Call::Prefetch(configs.to_vec()));
+    }
+}
+
+#[test]
+fn prefetch_hints_are_new_valid_configs_that_the_surrogate_often_picks_next() {
+    let path = format!("{}/../tables/h100/sgemm.json", env!("CARGO_MANIFEST_DIR"));
+    let replay = Replay::load(&path).expect("committed table loads");
+    let space = replay.space().clone();
+    let budget = 100;
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let mut tuner = Tuner::new(space.clone(), Prefetching { replay, calls: calls.clone() })
+        .max_evaluations(budget)
+        .seed(2)
+        .verbose(false)
+        .progress(false)
+        .strategy(Surrogate::new());
+    tuner.tune().expect("valid configs exist");
+    let calls = calls.borrow();
+    let (mut seen, mut hinted) = (Vec::<Config>::new(), Vec::<Config>::new());
+    let (mut modelled, mut hits, mut prefetches) = (0, 0, 0);
+    for (i, call) in calls.iter().enumerate() {
+        match call {
+            Call::Prefetch(hints) => {
+                prefetches += 1;
+                assert!(!hints.is_empty() && hints.len() <= tuner_runtime::tuner::PREFETCH, "{} hints", hints.len());
+                let Some(Call::Batch(next)) = calls.get(i + 1) else { panic!("a prefetch precedes a batch") };
+                for h in hints {
+                    assert!(space.point(h).is_ok_and(|p| space.is_valid(&p)), "hint {h} is not in the space");
+                    assert!(!seen.contains(h) && !next.contains(h), "hint {h} is evaluated already or now");
+                }
+                hinted.extend(hints.iter().cloned());
+            }
+            Call::Batch(batch) => {
+                // Once the model runs (every batch after the first prefetch), how many picks were hinted.
+                if prefetches > 0 {
+                    modelled += batch.len();
+                    hits += batch.iter().filter(|c| hinted.contains(c)).count();
+                }
+                seen.extend(batch.iter().cloned());
+            }
+        }
+    }
+    assert_eq!(seen.len(), budget);
+    assert!(modelled >= budget - 20, "the model picked {modelled} configs");
+    let rate = hits as f64 / modelled as f64;
+    eprintln!("{hits} of {modelled} picks were hinted before ({rate:.2})");
+    assert!(rate >= 0.5, "{hits} of {modelled} picks were hinted before");
+}

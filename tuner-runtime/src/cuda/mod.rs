@@ -21,6 +21,7 @@ pub mod bench;
 pub mod compile;
 pub mod device;
 pub mod objective;
+pub mod prefetch;
 pub mod worker;
 
 pub use compile::{Compiled, Compiler};

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::compile::{default_threads, Compiled, Compiler};
+use super::prefetch::CompileCache;
 use super::{select_devices, CudaError};
 use crate::config::Config;
 use crate::layout::{defines, Layout};
@@ -75,6 +76,7 @@ pub struct CudaBench {
     compile_threads: usize,
     worker_exe: PathBuf,
     next_id: u64,
+    cache: CompileCache<Result<Compiled, CudaError>>,
     pub device: GpuInfo,
     pub reference: (Config, Measurement),
     pub evaluations: Vec<Evaluation>,
@@ -140,6 +142,7 @@ impl CudaBench {
             compile_threads: opts.compile_threads.max(1),
             worker_exe,
             next_id: 0,
+            cache: CompileCache::new(),
             device,
             reference: (reference, measured),
             evaluations: Vec::new(),
@@ -156,8 +159,22 @@ impl CudaBench {
 
     /// Compiles (in parallel) and measures `configs`; every config gets an evaluation, in order.
     pub fn evaluate_configs(&mut self, configs: &[Config]) -> Vec<Evaluation> {
-        let compiled = self.compile_job().run(configs);
+        let compiled = self.compile(configs);
         self.evaluate_compiled(configs, compiled)
+    }
+
+    /// Compiles `configs` in parallel, taking those [`Objective::prefetch`] compiled already (or is
+    /// compiling) from the cache.
+    pub fn compile(&mut self, configs: &[Config]) -> Vec<Result<Compiled, CudaError>> {
+        let job = self.compile_job();
+        let defs: Vec<Vec<String>> = configs.iter().map(defines).collect();
+        self.cache.take(|d| job.run_defines(d), &defs)
+    }
+
+    /// Configs asked for that were compiled ahead by [`Objective::prefetch`], and configs compiled on
+    /// demand.
+    pub fn prefetch_hits(&self) -> (usize, usize) {
+        (self.cache.hits, self.cache.misses)
     }
 
     /// What compiling a batch needs, detached from `self`, so the next batch can compile on other
@@ -262,7 +279,18 @@ pub struct CompileJob {
 impl CompileJob {
     pub fn run(&self, configs: &[Config]) -> Vec<Result<Compiled, CudaError>> {
         let defs: Vec<Vec<String>> = configs.iter().map(defines).collect();
-        self.compiler.compile_in_processes(&self.exe, &defs, self.procs)
+        self.run_defines(&defs)
+    }
+
+    /// Compiles each set of `-D` defines, in order.
+    pub fn run_defines(&self, defs: &[Vec<String>]) -> Vec<Result<Compiled, CudaError>> {
+        self.compiler.compile_in_processes(&self.exe, defs, self.procs)
+    }
+
+    /// The same job on at most `procs` processes.
+    fn with_procs(mut self, procs: usize) -> CompileJob {
+        self.procs = procs.max(1);
+        self
     }
 }
 
@@ -277,6 +305,15 @@ impl Objective for CudaBench {
 
     fn batched(&self) -> bool {
         true
+    }
+
+    /// Compiles up to one config per core but one in the background (the one left is for a config
+    /// asked for that is not among them).
+    fn prefetch(&mut self, configs: &[Config]) {
+        let room = self.compile_threads.saturating_sub(1).max(1);
+        let defs: Vec<Vec<String>> = configs.iter().take(room).map(defines).collect();
+        let job = self.compile_job().with_procs(room);
+        self.cache.prefetch(move |d| job.run_defines(d), defs);
     }
 
     fn evaluate_batch(&mut self, configs: &[Config]) -> Vec<Outcome> {

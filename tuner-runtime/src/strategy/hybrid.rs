@@ -130,6 +130,10 @@ impl Strategy for Hybrid {
         }
     }
 
+    fn likely_next(&self) -> Vec<Point> {
+        self.surrogate.likely_next()
+    }
+
     fn name(&self) -> &str {
         "hybrid"
     }

@@ -72,6 +72,14 @@ pub trait Strategy {
     /// Told the trials that were evaluated from the last proposal (and any top-up), in order.
     fn observe(&mut self, _ctx: &mut Context<'_>, _batch: &[Trial]) {}
 
+    /// The configs the strategy would propose next if the last proposal's results changed nothing,
+    /// best guess first: the tuner hands them to [`crate::Objective::prefetch`] (the GPU bench compiles
+    /// them while the proposal is measured). Only a hint: it must not draw from the seeded generator,
+    /// so a run is the same with or without it. The default has none.
+    fn likely_next(&self) -> Vec<Point> {
+        Vec::new()
+    }
+
     /// Strategy-specific figures for the run's report (LLM tokens, calls, fallback…).
     fn report(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()

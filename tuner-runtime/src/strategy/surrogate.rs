@@ -89,6 +89,8 @@ const SCAN_LIMIT: usize = 50_000;
 const MAX_RADIUS: usize = 3;
 /// Random points sampled for exploration in a larger space.
 const RANDOM_CANDIDATES: usize = 1_024;
+/// Runners-up kept of each kind for [`Strategy::likely_next`].
+const NEXT: usize = 8;
 
 /// How many trials the space-filling start holds before the model takes over.
 pub fn init_size(dims: usize) -> usize {
@@ -153,6 +155,8 @@ pub struct Surrogate {
     settings: SurrogateSettings,
     fits: usize,
     candidates: usize,
+    /// The last round's runners-up ([`Strategy::likely_next`]).
+    next: Vec<Point>,
 }
 
 impl Surrogate {
@@ -276,6 +280,13 @@ fn erfc(x: f64) -> f64 {
     } else {
         2.0 - r
     }
+}
+
+/// The [`NEXT`] best of `scored` by `rank`, best first (ties in candidate order: deterministic).
+fn runners_up(scored: &[Scored], rank: Rank) -> Vec<Point> {
+    let mut order: Vec<usize> = (0..scored.len()).collect();
+    order.sort_by(|&a, &b| scored[b].1[rank as usize].total_cmp(&scored[a].1[rank as usize]).then(a.cmp(&b)));
+    order.into_iter().take(NEXT).map(|i| scored[i].0.clone()).collect()
 }
 
 fn hamming(a: &Point, b: &Point) -> usize {
@@ -581,6 +592,9 @@ impl Surrogate {
         let share = settings.explore.clamp(0.0, 1.0);
         let trials = ctx.history.len() as f64;
         let explore = ((((trials + n as f64) * share).floor() - (trials * share).floor()) as usize).min(n);
+        // The runners-up of each kind, for `likely_next` (ranked here, before the picks consume them).
+        let by_mean = runners_up(&local, Rank::Mean);
+        let by_ei = runners_up(&global, Rank::Ei);
         let mut pool: Vec<(Point, [f64; 2], bool)> = local.into_iter().map(|(p, a)| (p, a, false)).collect();
         for (p, a) in ext.into_iter().skip(first) {
             match pool.iter_mut().find(|(q, _, _)| *q == p) {
@@ -595,6 +609,14 @@ impl Surrogate {
         let rest = n - out.len();
         self.pick(ctx, global, Rank::Ei, rest, 0, &mut out);
         self.top_up(ctx, n, &mut out);
+        self.next.clear();
+        for (a, b) in by_mean.into_iter().zip(by_ei) {
+            for p in [a, b] {
+                if !out.contains(&p) && !self.next.contains(&p) {
+                    self.next.push(p);
+                }
+            }
+        }
         (out, first + more)
     }
 
@@ -629,6 +651,12 @@ impl Strategy for Surrogate {
 
     fn propose(&mut self, ctx: &mut Context<'_>, n: usize) -> Vec<Point> {
         self.propose_with(ctx, n, &[], 0, 0).0
+    }
+
+    /// The best remaining candidates of the last round, alternately by predicted mean (exploitation)
+    /// and by expected improvement (exploration); none before the model is fitted.
+    fn likely_next(&self) -> Vec<Point> {
+        self.next.clone()
     }
 
     fn report(&self) -> serde_json::Map<String, serde_json::Value> {
