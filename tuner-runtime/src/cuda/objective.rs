@@ -77,6 +77,9 @@ pub struct CudaBench {
     worker_exe: PathBuf,
     next_id: u64,
     cache: CompileCache<Result<Compiled, CudaError>>,
+    /// The configs [`Objective::prefetch`] was last told of, compiled in the background from the next
+    /// [`CudaBench::compile`] on.
+    hints: Vec<Vec<String>>,
     pub device: GpuInfo,
     pub reference: (Config, Measurement),
     pub evaluations: Vec<Evaluation>,
@@ -143,6 +146,7 @@ impl CudaBench {
             worker_exe,
             next_id: 0,
             cache: CompileCache::new(),
+            hints: Vec::new(),
             device,
             reference: (reference, measured),
             evaluations: Vec::new(),
@@ -163,9 +167,17 @@ impl CudaBench {
         self.evaluate_compiled(configs, compiled)
     }
 
-    /// Compiles `configs` in parallel, taking those [`Objective::prefetch`] compiled already (or is
-    /// compiling) from the cache.
+    /// Compiles `configs` in parallel, taking those compiled ahead ([`Objective::prefetch`]) from the
+    /// cache. The hints start compiling in the background first, on the cores this batch leaves free
+    /// (every core but one for a single config, none for a batch as large as the host), so that the
+    /// compile processes never outnumber the cores.
     pub fn compile(&mut self, configs: &[Config]) -> Vec<Result<Compiled, CudaError>> {
+        let room = self.compile_threads.saturating_sub(configs.len());
+        let hints = std::mem::take(&mut self.hints);
+        if room > 0 && !hints.is_empty() {
+            let job = self.compile_job().with_procs(room);
+            self.cache.prefetch(move |d| job.run_defines(d), hints.into_iter().take(room).collect());
+        }
         let job = self.compile_job();
         let defs: Vec<Vec<String>> = configs.iter().map(defines).collect();
         self.cache.take(|d| job.run_defines(d), &defs)
@@ -307,13 +319,9 @@ impl Objective for CudaBench {
         true
     }
 
-    /// Compiles up to one config per core but one in the background (the one left is for a config
-    /// asked for that is not among them).
+    /// Remembers the configs for the next [`CudaBench::compile`], which starts them in the background.
     fn prefetch(&mut self, configs: &[Config]) {
-        let room = self.compile_threads.saturating_sub(1).max(1);
-        let defs: Vec<Vec<String>> = configs.iter().take(room).map(defines).collect();
-        let job = self.compile_job().with_procs(room);
-        self.cache.prefetch(move |d| job.run_defines(d), defs);
+        self.hints = configs.iter().map(defines).collect();
     }
 
     fn evaluate_batch(&mut self, configs: &[Config]) -> Vec<Outcome> {

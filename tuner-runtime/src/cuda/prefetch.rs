@@ -4,8 +4,9 @@
 //! cores idle: NVRTC compiles one config, the worker measures it, the model picks the next. But the
 //! strategy already knows its runners-up ([`crate::Strategy::likely_next`]), and the tuner hands them to
 //! the objective ([`crate::Objective::prefetch`]) before it evaluates the pick. [`CompileCache`] compiles
-//! them on a background thread (child processes, as a batch compiles) and keeps the cubins; when the
-//! strategy does ask for one of them, its compile is already done or under way.
+//! them on a background thread (child processes, as a batch compiles, on the cores the batch leaves
+//! free: `CudaBench::compile`) and keeps the cubins; when the strategy does ask for one of them, its
+//! compile is already done or under way.
 //!
 //! One background compile at a time: a prefetch while one is running is dropped rather than queued,
 //! so the compile processes never outnumber the cores and a stale guess never delays a real request.
