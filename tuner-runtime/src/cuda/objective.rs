@@ -175,8 +175,8 @@ impl CudaBench {
         let room = self.compile_threads.saturating_sub(configs.len());
         let hints = std::mem::take(&mut self.hints);
         if room > 0 && !hints.is_empty() {
-            let job = self.compile_job().with_procs(room);
-            self.cache.prefetch(move |d| job.run_defines(d), hints.into_iter().take(room).collect());
+            let job = self.compile_job().with_procs(1);
+            self.cache.prefetch(move |defs, tx| job.stream(defs, tx), hints.into_iter().take(room).collect());
         }
         let job = self.compile_job();
         let defs: Vec<Vec<String>> = configs.iter().map(defines).collect();
@@ -297,6 +297,25 @@ impl CompileJob {
     /// Compiles each set of `-D` defines, in order.
     pub fn run_defines(&self, defs: &[Vec<String>]) -> Vec<Result<Compiled, CudaError>> {
         self.compiler.compile_in_processes(&self.exe, defs, self.procs)
+    }
+
+    /// Compiles each set of defines in a child process of its own (all at once), sending each result
+    /// to `tx` as soon as its child is done.
+    pub fn stream(
+        &self,
+        defs: Vec<Vec<String>>,
+        tx: std::sync::mpsc::Sender<(Vec<String>, Result<Compiled, CudaError>)>,
+    ) {
+        std::thread::scope(|s| {
+            for d in defs {
+                let tx = tx.clone();
+                s.spawn(move || {
+                    let r = self.run_defines(std::slice::from_ref(&d)).pop().expect("one result per config");
+                    // The cache may be gone (the run ended): the result is then not needed.
+                    let _ = tx.send((d, r));
+                });
+            }
+        });
     }
 
     /// The same job on at most `procs` processes.

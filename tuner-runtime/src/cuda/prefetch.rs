@@ -10,20 +10,29 @@
 //!
 //! One background compile at a time: a prefetch while one is running is dropped rather than queued,
 //! so the compile processes never outnumber the cores and a stale guess never delays a real request.
-//! A request for a config that the running compile holds waits for it (it would take as long to start
-//! again); any other config compiles at once, beside it.
+//! Its results arrive config by config (one child process each), so a request for a config that it
+//! holds waits for that config only, never for the slowest of the batch; any other config compiles at
+//! once, beside it.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 
 /// A config's `-D` defines: what a compile is keyed by.
 pub type Defines = Vec<String>;
 
+/// A background compile under way: the configs still to arrive, and where they arrive.
+struct Running<R> {
+    pending: Vec<Defines>,
+    results: Receiver<(Defines, R)>,
+    thread: JoinHandle<()>,
+}
+
 /// Compile results by defines, and the background compile filling them. `R` is a compile result
-/// (`Result<Compiled, CudaError>` in the bench); compiles are functions from defines to results, in order.
+/// (`Result<Compiled, CudaError>` in the bench).
 pub struct CompileCache<R> {
     ready: HashMap<Defines, R>,
-    running: Option<(Vec<Defines>, JoinHandle<Vec<R>>)>,
+    running: Option<Running<R>>,
     /// Configs asked for and found compiled or compiling (for reports).
     pub hits: usize,
     /// Configs asked for and compiled on demand.
@@ -35,13 +44,13 @@ impl<R: Send + 'static> CompileCache<R> {
         CompileCache { ready: HashMap::new(), running: None, hits: 0, misses: 0 }
     }
 
-    /// Starts compiling `defines` (those not compiled or compiling already) in the background with
-    /// `compile`, unless a background compile is still running.
+    /// Starts compiling `defines` (those not compiled already) in the background, unless a background
+    /// compile is still running. `compile` gets them and sends each result as soon as it has it.
     pub fn prefetch<F>(&mut self, compile: F, defines: Vec<Defines>)
     where
-        F: FnOnce(&[Defines]) -> Vec<R> + Send + 'static,
+        F: FnOnce(Vec<Defines>, Sender<(Defines, R)>) + Send + 'static,
     {
-        self.collect(false);
+        self.collect();
         if self.running.is_some() {
             return;
         }
@@ -54,49 +63,79 @@ impl<R: Send + 'static> CompileCache<R> {
         if todo.is_empty() {
             return;
         }
+        let (tx, results) = channel();
         let work = todo.clone();
-        let handle = std::thread::spawn(move || compile(&work));
-        self.running = Some((todo, handle));
+        let thread = std::thread::spawn(move || compile(work, tx));
+        self.running = Some(Running { pending: todo, results, thread });
     }
 
     /// The compile results for `defines`, in order: from the cache, from the running compile (waiting
-    /// for it when it holds one of them), and the rest compiled now with `compile`.
+    /// for those of them it holds), and the rest compiled now with `compile` (defines in, results out,
+    /// in order).
     pub fn take(&mut self, compile: impl Fn(&[Defines]) -> Vec<R>, defines: &[Defines]) -> Vec<R> {
-        self.collect(false);
-        let waits = self.running.as_ref().is_some_and(|(work, _)| defines.iter().any(|d| work.contains(d)));
-        if waits {
-            self.collect(true);
-        }
+        self.collect();
         let mut missing: Vec<Defines> = Vec::new();
+        let mut awaited: Vec<Defines> = Vec::new();
         for d in defines.iter().filter(|d| !self.ready.contains_key(*d)) {
-            if !missing.contains(d) {
-                missing.push(d.clone());
+            let running = self.running.as_ref().is_some_and(|r| r.pending.contains(d));
+            let list = if running { &mut awaited } else { &mut missing };
+            if !list.contains(d) {
+                list.push(d.clone());
             }
         }
         self.hits += defines.len() - missing.len();
         self.misses += missing.len();
+        // What the running compile does not hold compiles now, beside it; then its own arrive.
         let results = compile(&missing);
         self.ready.extend(missing.into_iter().zip(results));
-        // A config listed twice compiles again (a result need not be cloneable); the tuner never does.
+        self.wait_for(&awaited);
+        // A config listed twice, or lost by a background compile that died, compiles again here.
         defines
             .iter()
             .map(|d| match self.ready.remove(d) {
                 Some(r) => r,
-                None => compile(std::slice::from_ref(d)).pop().expect("one result per config"),
+                None => {
+                    self.hits -= 1;
+                    self.misses += 1;
+                    compile(std::slice::from_ref(d)).pop().expect("one result per config")
+                }
             })
             .collect()
     }
 
-    /// Moves a finished background compile's results into the cache; with `wait`, waits for it.
-    fn collect(&mut self, wait: bool) {
-        let done = self.running.as_ref().is_some_and(|(_, h)| h.is_finished());
-        if !(done || wait) {
-            return;
+    /// Moves the results that have arrived into the cache, and ends a background compile that is done.
+    fn collect(&mut self) {
+        let Some(running) = &mut self.running else { return };
+        while let Ok((d, r)) = running.results.try_recv() {
+            running.pending.retain(|p| *p != d);
+            self.ready.insert(d, r);
         }
-        if let Some((work, handle)) = self.running.take() {
-            // A compile thread that panicked compiled nothing: those configs compile on demand.
-            if let Ok(results) = handle.join() {
-                self.ready.extend(work.into_iter().zip(results));
+        self.finish_if_done();
+    }
+
+    /// Waits until every config of `wanted` the running compile holds has arrived (or it has ended).
+    fn wait_for(&mut self, wanted: &[Defines]) {
+        while let Some(running) = &mut self.running {
+            if !wanted.iter().any(|w| running.pending.contains(w)) {
+                break;
+            }
+            match running.results.recv() {
+                Ok((d, r)) => {
+                    running.pending.retain(|p| *p != d);
+                    self.ready.insert(d, r);
+                }
+                // The compile ended without sending them: they compile on demand.
+                Err(_) => running.pending.clear(),
+            }
+            self.finish_if_done();
+        }
+    }
+
+    fn finish_if_done(&mut self) {
+        if self.running.as_ref().is_some_and(|r| r.pending.is_empty()) {
+            if let Some(r) = self.running.take() {
+                // Every result has arrived; a compile thread that panicked has nothing left to give.
+                let _ = r.thread.join();
             }
         }
     }
@@ -111,8 +150,8 @@ impl<R: Send + 'static> Default for CompileCache<R> {
 impl<R> Drop for CompileCache<R> {
     /// Waits for a running compile, so that no compile process outlives the benchmark.
     fn drop(&mut self) {
-        if let Some((_, handle)) = self.running.take() {
-            let _ = handle.join();
+        if let Some(r) = self.running.take() {
+            let _ = r.thread.join();
         }
     }
 }
@@ -120,7 +159,6 @@ impl<R> Drop for CompileCache<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc::{channel, Receiver};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -135,14 +173,16 @@ mod tests {
         }
     }
 
-    /// The same for the background, held until `gate` opens (or 10 s pass, so a wrong wait fails
-    /// the test instead of hanging it).
-    fn gated(log: &Log, gate: Receiver<()>) -> impl FnOnce(&[Defines]) -> Vec<String> + Send + 'static {
+    /// The same in the background, one config at a time, each held until `gate` lets one through (or 10 s
+    /// pass, so that a wrong wait fails the test instead of hanging it).
+    fn gated(log: &Log, gate: Receiver<()>) -> impl FnOnce(Vec<Defines>, Sender<(Defines, String)>) + Send + 'static {
         let log = log.clone();
-        move |defs: &[Defines]| {
-            let _ = gate.recv_timeout(Duration::from_secs(10));
-            log.lock().unwrap().extend(defs.iter().cloned());
-            defs.iter().map(|d| d[0].clone()).collect()
+        move |defs: Vec<Defines>, tx: Sender<(Defines, String)>| {
+            for d in defs {
+                let _ = gate.recv_timeout(Duration::from_secs(10));
+                log.lock().unwrap().push(d.clone());
+                let _ = tx.send((d.clone(), d[0].clone()));
+            }
         }
     }
 
@@ -164,6 +204,7 @@ mod tests {
         let (_never, gate2) = channel();
         cache.prefetch(gated(&background, gate2), vec![d("c")]);
         open.send(()).unwrap();
+        open.send(()).unwrap();
         // "b" is in the running compile: taking it waits for it; "x" compiles now.
         assert_eq!(cache.take(recorder(&demand), &[d("x"), d("b")]), strings(&["x", "b"]));
         assert_eq!(*background.lock().unwrap(), vec![d("a"), d("b")], "each config once, and no \"c\"");
@@ -177,16 +218,36 @@ mod tests {
     }
 
     #[test]
-    fn a_config_not_in_the_running_compile_does_not_wait_for_it() {
+    fn a_request_waits_for_its_own_configs_only() {
         let (background, demand): (Log, Log) = Default::default();
         let mut cache = CompileCache::new();
         let (open, gate) = channel();
-        cache.prefetch(gated(&background, gate), vec![d("slow")]);
+        cache.prefetch(gated(&background, gate), vec![d("first"), d("second")]);
+        // Not in the running compile: compiled at once, without waiting for it.
         assert_eq!(cache.take(recorder(&demand), &[d("y")]), strings(&["y"]));
-        assert!(background.lock().unwrap().is_empty(), "the on-demand compile did not wait for the background one");
+        assert!(background.lock().unwrap().is_empty(), "the on-demand compile did not wait");
+        // The first of the running compile arrives on its own; the second is still held.
+        open.send(()).unwrap();
+        assert_eq!(cache.take(recorder(&demand), &[d("first")]), strings(&["first"]));
+        assert_eq!(*background.lock().unwrap(), vec![d("first")]);
+        assert_eq!(*demand.lock().unwrap(), vec![d("y")], "\"first\" came from the background");
         open.send(()).unwrap();
         // Dropping the cache waits for the background compile.
         drop(cache);
-        assert_eq!(*background.lock().unwrap(), vec![d("slow")]);
+        assert_eq!(*background.lock().unwrap(), vec![d("first"), d("second")]);
+    }
+
+    #[test]
+    fn configs_a_dead_background_compile_never_sent_compile_on_demand() {
+        let (background, demand): (Log, Log) = Default::default();
+        let mut cache: CompileCache<String> = CompileCache::new();
+        cache.prefetch(
+            |_defs: Vec<Defines>, _tx: Sender<(Defines, String)>| panic!("the compiler crashed"),
+            vec![d("z")],
+        );
+        assert_eq!(cache.take(recorder(&demand), &[d("z")]), strings(&["z"]));
+        assert_eq!(*demand.lock().unwrap(), vec![d("z")]);
+        assert!(background.lock().unwrap().is_empty());
+        assert_eq!((cache.hits, cache.misses), (0, 1));
     }
 }
