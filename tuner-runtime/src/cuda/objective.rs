@@ -168,13 +168,15 @@ impl CudaBench {
     }
 
     /// Compiles `configs` in parallel, taking those compiled ahead ([`Objective::prefetch`]) from the
-    /// cache. The hints start compiling in the background first, on the cores this batch leaves free
-    /// (every core but one for a single config, none for a batch as large as the host), so that the
-    /// compile processes never outnumber the cores.
+    /// cache. The hints start compiling in the background first, on the cores this batch leaves free,
+    /// so that the compile processes never outnumber the cores; and only beside a batch of at most half
+    /// the cores. On the H100 host (16 cores, SGEMM, docs/benchmarks.md) it took a tune of one config
+    /// per round from a median 48.2 s to 38.1 s, but slowed batches of 10 (30.5 s to 36.6 s): few of a
+    /// batch's runners-up are picked, and the extra processes slow the measurement.
     pub fn compile(&mut self, configs: &[Config]) -> Vec<Result<Compiled, CudaError>> {
         let room = self.compile_threads.saturating_sub(configs.len());
         let hints = std::mem::take(&mut self.hints);
-        if room > 0 && !hints.is_empty() {
+        if configs.len() * 2 <= self.compile_threads && !hints.is_empty() {
             let job = self.compile_job().with_procs(1);
             self.cache.prefetch(move |defs, tx| job.stream(defs, tx), hints.into_iter().take(room).collect());
         }
