@@ -22,10 +22,10 @@ use rand::SeedableRng;
 use crate::config::Config;
 use crate::objective::{Objective, Outcome};
 use crate::space::{Point, Space};
+use crate::strategy::{Context, Rng, Strategy, StrategyKind};
 
 /// The most configs the tuner passes to [`Objective::prefetch`] per batch: one per core of a 16-core host.
 pub const PREFETCH: usize = 16;
-use crate::strategy::{Context, Rng, Strategy, StrategyKind};
 
 /// One evaluation, in the order it happened.
 #[derive(Clone, Debug)]

@@ -177,7 +177,7 @@ impl CudaBench {
         let room = self.compile_threads.saturating_sub(configs.len());
         let hints = std::mem::take(&mut self.hints);
         if configs.len() * 2 <= self.compile_threads && !hints.is_empty() {
-            let job = self.compile_job().with_procs(1);
+            let job = self.compile_job();
             self.cache.prefetch(move |defs, tx| job.stream(defs, tx), hints.into_iter().take(room).collect());
         }
         let job = self.compile_job();
@@ -318,12 +318,6 @@ impl CompileJob {
                 });
             }
         });
-    }
-
-    /// The same job on at most `procs` processes.
-    fn with_procs(mut self, procs: usize) -> CompileJob {
-        self.procs = procs.max(1);
-        self
     }
 }
 
