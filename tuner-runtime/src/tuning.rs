@@ -71,8 +71,8 @@ pub struct TuneOptions {
     pub population_size: usize,
     /// The most configs per model round of the surrogate and the hybrid; `None` keeps theirs: the
     /// surrogate picks one config per round, which reached 2% of the best SGEMM time on the H100 in 17
-    /// of 24 runs by evaluation 50 against 2 of 24 with 10. 10, which compiles ten configs in
-    /// parallel, took a 100-evaluation tune from a median 38 s to 31 s (docs/benchmarks.md).
+    /// of 24 runs by evaluation 50 against 3 of 30 with 10. 10, which compiles ten configs in
+    /// parallel, took a 100-evaluation tune from a median 38 s to 31–42 s (docs/benchmarks.md).
     pub batch: Option<usize>,
     pub verbose: bool,
 }

@@ -171,8 +171,8 @@ impl CudaBench {
     /// cache. The hints start compiling in the background first, on the cores this batch leaves free,
     /// so that the compile processes never outnumber the cores; and only beside a batch of at most half
     /// the cores. On the H100 host (16 cores, SGEMM, docs/benchmarks.md) it took a tune of one config
-    /// per round from a median 48.2 s to 38.1 s, but slowed batches of 10 (30.5 s to 36.6 s): few of a
-    /// batch's runners-up are picked, and the extra processes slow the measurement.
+    /// per round from a median 48.2 s to 38.1 s. Beside batches of 10 only about 12 of 100 configs had
+    /// been compiled ahead, and the runs did not settle whether it helps there.
     pub fn compile(&mut self, configs: &[Config]) -> Vec<Result<Compiled, CudaError>> {
         let room = self.compile_threads.saturating_sub(configs.len());
         let hints = std::mem::take(&mut self.hints);

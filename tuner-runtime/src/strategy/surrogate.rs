@@ -40,13 +40,14 @@
 //! So by default the surrogate picks **one config per round** on every objective. On the replay tables
 //! that raised the fraction of seeds within 2% at 50 evaluations from 0.33 to 0.80 on the synthetic
 //! SGEMM-like space and from 0.53 to 0.61 on the H100 SGEMM table. On the H100 itself (SGEMM 4096³,
-//! 100 evaluations) it reached 2% of the best time seen in 17 of 24 runs by evaluation 50, against 2 of
-//! 24 with batches of 10 (docs/surrogate.md has the replay numbers, docs/benchmarks.md the GPU ones).
+//! 100 evaluations) it reached 2% of the best time seen in 17 of 24 runs by evaluation 50, against 3 of
+//! 30 with batches of 10 (docs/surrogate.md has the replay numbers, docs/benchmarks.md the GPU ones).
 //!
 //! The price is wall time on a GPU: the bench compiles a batch in parallel (16 processes), and one
 //! config per round compiles one at a time. The bench wins most of it back by compiling the round's
 //! runners-up in the background ([`Strategy::likely_next`], `cuda/prefetch.rs`): a median 38 s per
-//! 100-evaluation tune against 48 s without, and 31 s with batches of 10. [`SurrogateSettings::max_batch`] (`AUTOTUNE_BATCH` /
+//! 100-evaluation tune against 48 s without, and 31–42 s with batches of 10 (depending on the device
+//! call). [`SurrogateSettings::max_batch`] (`AUTOTUNE_BATCH` /
 //! `cargo autotune tune --batch` at build time) trades evaluations for wall time; [`MAX_BATCH`] is the
 //! batch that keeps the compiler busy. Exploration keeps its share over the whole run (a batch explores
 //! as many configs as `floor(trials × share)` grows by), so batches of one alternate between the two
