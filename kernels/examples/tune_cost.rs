@@ -101,16 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let compile_sum: f64 = timed.bench.evaluations.iter().filter_map(|e| e.compile_ms).sum();
     let (prefetched, compiled_on_demand) = timed.bench.prefetch_hits();
     // The best time after every quarter of the budget (the default config, measured first, not counted).
-    let times: Vec<Option<f64>> = timed
-        .bench
-        .evaluations
-        .iter()
-        .skip(1)
-        .map(|e| match &e.result {
-            tuner_runtime::worker::protocol::EvalResult::Ok(m) => Some(m.time_ms),
-            tuner_runtime::worker::protocol::EvalResult::Failed(_) => None,
-        })
-        .collect();
+    let times: Vec<Option<f64>> = timed.bench.evaluations.iter().skip(1).map(|e| e.result.time_ms()).collect();
     let best_after: Vec<String> = (1..=4)
         .map(|q| {
             let n = (budget * q / 4).min(times.len());

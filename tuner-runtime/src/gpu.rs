@@ -15,7 +15,7 @@ use crate::cuda::{select_devices, CudaBench, CudaBenchOptions, CudaError};
 use crate::device::{parse_devices, DeviceFingerprint, DEVICES_ENV};
 use crate::spec::KernelSpec;
 use crate::tuning::KernelObjective;
-use crate::worker::protocol::{EvalResult, GpuInfo};
+use crate::worker::protocol::GpuInfo;
 
 impl From<&GpuInfo> for DeviceFingerprint {
     fn from(g: &GpuInfo) -> DeviceFingerprint {
@@ -31,10 +31,7 @@ impl From<&GpuInfo> for DeviceFingerprint {
 impl KernelObjective for CudaBench {
     fn time_ms(&self, config: &Config) -> Option<f64> {
         // The latest measurement of the config wins (a config is measured once per run anyway).
-        self.evaluations.iter().rev().find(|e| e.config == *config).and_then(|e| match &e.result {
-            EvalResult::Ok(m) => Some(m.time_ms),
-            EvalResult::Failed(_) => None,
-        })
+        self.evaluations.iter().rev().find(|e| e.config == *config).and_then(|e| e.result.time_ms())
     }
 
     fn describe(&self) -> String {

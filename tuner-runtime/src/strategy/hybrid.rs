@@ -15,7 +15,7 @@
 //! With no endpoint configured, or once the endpoint has failed for good (the LLM strategy's own
 //! fallback rule), the hybrid is exactly the surrogate: same proposals, seed for seed.
 
-use super::{Context, LlmEvolution, Strategy, Surrogate, SurrogateSettings, MAX_BATCH};
+use super::{Context, LlmEvolution, Strategy, Surrogate, MAX_BATCH};
 use crate::llm::LlmClient;
 use crate::space::Point;
 use crate::tuner::Trial;
@@ -71,8 +71,7 @@ impl Hybrid {
     /// (by default the surrogate picks one config per round, and an LLM call fills [`MAX_BATCH`]).
     pub fn batch(mut self, batch: usize) -> Hybrid {
         let batch = batch.max(1);
-        self.surrogate =
-            Surrogate::with_settings(SurrogateSettings { max_batch: batch, ..SurrogateSettings::default() });
+        self.surrogate = Surrogate::with_max_batch(batch);
         self.llm_batch = batch;
         self
     }

@@ -154,10 +154,7 @@ impl StrategyKind {
             StrategyKind::Random => Box::new(Random::new()),
             StrategyKind::De => Box::new(DifferentialEvolution::new()),
             StrategyKind::Local => Box::new(LocalSearch::new()),
-            StrategyKind::Surrogate => Box::new(match batch {
-                Some(b) => Surrogate::with_settings(SurrogateSettings { max_batch: b.max(1), ..Default::default() }),
-                None => Surrogate::new(),
-            }),
+            StrategyKind::Surrogate => Box::new(batch.map_or_else(Surrogate::new, Surrogate::with_max_batch)),
             #[cfg(feature = "llm")]
             StrategyKind::Llm => Box::new(LlmEvolution::from_env()),
             #[cfg(feature = "llm")]

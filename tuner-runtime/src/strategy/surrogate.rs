@@ -168,6 +168,11 @@ impl Surrogate {
     pub fn with_settings(settings: SurrogateSettings) -> Surrogate {
         Surrogate { settings, ..Surrogate::default() }
     }
+
+    /// The default settings but batches of at most `max_batch` (at least 1) on a batched objective.
+    pub fn with_max_batch(max_batch: usize) -> Surrogate {
+        Surrogate::with_settings(SurrogateSettings { max_batch: max_batch.max(1), ..SurrogateSettings::default() })
+    }
 }
 
 /// How a candidate is ranked (an index into [`Model::acquisition`]'s result).

@@ -143,6 +143,16 @@ pub enum EvalResult {
     Failed(Failure),
 }
 
+impl EvalResult {
+    /// The measured time (ms), when the config ran.
+    pub fn time_ms(&self) -> Option<f64> {
+        match self {
+            EvalResult::Ok(m) => Some(m.time_ms),
+            EvalResult::Failed(_) => None,
+        }
+    }
+}
+
 /// A valid measurement. Times are CUDA-event milliseconds of single launches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
