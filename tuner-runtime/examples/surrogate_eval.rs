@@ -11,7 +11,9 @@
 //! Problems are table paths (Kernel Tuner format) or the names of the synthetic problems in
 //! `tests/synthetic/mod.rs`.
 //!
-//! `--seed-base B` runs seeds B..B+seeds. Environment: `SURROGATE_*` overrides a surrogate setting (see
+//! `--start reference` measures each table's reference config (the kernel's default) first, as a GPU
+//! tune measures the default first; `--start '{"bm": 64, …}'` measures that config first; the default
+//! `none` starts cold. `--seed-base B` runs seeds B..B+seeds. Environment: `SURROGATE_*` overrides a surrogate setting (see
 //! `build`), `EVAL_PER_SEED` prints each seed's best and first evaluation in the band to stderr, and
 //! `EVAL_VERBOSE` makes every run verbose.
 
@@ -21,13 +23,15 @@ mod synthetic;
 use std::time::Instant;
 
 use tuner_runtime::strategy::{Surrogate, SurrogateSettings};
-use tuner_runtime::{Config, Outcome, Replay, Space, StrategyKind, Tuner};
+use tuner_runtime::{Config, Outcome, Replay, Space, StrategyKind, Tuner, Value};
 
 struct Problem {
     name: String,
     space: Space,
     optimum: f64,
     outcome: Box<dyn Fn(&Config) -> Outcome>,
+    /// The kernel's default config, from the table's `.meta.json` ([`Replay::reference`]).
+    reference: Option<Config>,
 }
 
 fn load(name: &str) -> Result<Problem, Box<dyn std::error::Error>> {
@@ -47,7 +51,13 @@ fn load(name: &str) -> Result<Problem, Box<dyn std::error::Error>> {
         );
         let space = p.space.clone();
         let optimum = p.optimum;
-        return Ok(Problem { name: p.name.clone(), space, optimum, outcome: Box::new(move |c| p.outcome(c)) });
+        return Ok(Problem {
+            name: p.name.clone(),
+            space,
+            optimum,
+            outcome: Box::new(move |c| p.outcome(c)),
+            reference: None,
+        });
     }
     let replay = Replay::load(name)?;
     let optimum = replay.optimum().0;
@@ -61,7 +71,15 @@ fn load(name: &str) -> Result<Problem, Box<dyn std::error::Error>> {
         })
         .unwrap_or(0);
     eprintln!("{name}: {} configs, {within} within 2% of the optimum", space.valid_count().unwrap_or(0));
-    Ok(Problem { name: name.to_owned(), space, optimum, outcome: Box::new(move |c| replay.outcome(c)) })
+    let reference = replay.reference().cloned();
+    Ok(Problem { name: name.to_owned(), space, optimum, outcome: Box::new(move |c| replay.outcome(c)), reference })
+}
+
+/// The config of a JSON object of parameter values.
+fn config_of(space: &Space, json: &serde_json::Value) -> Result<Config, Box<dyn std::error::Error>> {
+    let object = json.as_object().ok_or("a config is a JSON object of parameter values")?;
+    let pairs = object.iter().map(|(k, v)| (k.clone(), Value::from_json(v).unwrap_or(Value::Str(v.to_string()))));
+    Ok(space.config(&space.point_of_pairs(pairs)?))
 }
 
 fn strategy(name: &str) -> Result<StrategyKind, String> {
@@ -123,6 +141,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seeds: u64 = get("--seeds", "30").parse()?;
     let seed_base: u64 = get("--seed-base", "0").parse()?;
     let population: usize = get("--population", "20").parse()?;
+    // `--start reference`: each run measures the table's reference config first (as a GPU tune does);
+    // `--start '{"bm": 128, …}'` measures that config first.
+    let start = get("--start", "none");
     let budgets: Vec<usize> = get("--budgets", "50,100").split(',').map(str::parse).collect::<Result<_, _>>()?;
     let strategies: Vec<String> = get("--strategies", "surrogate,local,de,random").split(',').map(Into::into).collect();
     let problems: Vec<String> = get(
@@ -156,6 +177,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .verbose(std::env::var_os("EVAL_VERBOSE").is_some())
                         .progress(false)
                         .boxed_strategy(build(kind));
+                    let first: Vec<Config> = match start.as_str() {
+                        "none" => Vec::new(),
+                        "reference" => problem.reference.iter().cloned().collect(),
+                        json => vec![config_of(&problem.space, &serde_json::from_str(json)?)?],
+                    };
+                    tuner = tuner.start_with(&first)?;
                     let Ok(_) = tuner.tune() else { continue };
                     let best = 1.0 / tuner.best_score().expect("tune() found a valid config");
                     let ratio = best / problem.optimum;

@@ -5,6 +5,10 @@
 //! stay in the space — a real tuner would have tried them — and evaluate as invalid with the recorded
 //! error class. The score of a config is `1 / time`, so higher is better as the tuner expects.
 //!
+//! A table recorded by `cargo autotune record` has a `FILE.meta.json` beside it, whose `reference.config`
+//! is the kernel's default config: [`Replay::load`] reads it ([`Replay::reference`]), so a replayed
+//! tune can start from the default as a tune on the GPU does (`tuning.rs`).
+//!
 //! Asking for a config the table lacks is an error ([`Replay::time`]) or an invalid outcome that says so
 //! (as an objective), never a silent zero.
 
@@ -23,6 +27,8 @@ pub enum ReplayError {
     Table(#[from] TableError),
     #[error("config {config} is not recorded in table {path}")]
     NotRecorded { config: String, path: PathBuf },
+    #[error("{path}: {reason}")]
+    Meta { path: PathBuf, reason: String },
     #[error("config {config} does not fit table {path}")]
     BadConfig {
         config: String,
@@ -40,13 +46,46 @@ pub struct Replay {
     space: Space,
     grid: Space,
     results: HashMap<Point, Result<f64, String>>,
+    reference: Option<Config>,
 }
 
 impl Replay {
-    /// Loads a Kernel Tuner cache file.
+    /// Loads a Kernel Tuner cache file, and the reference config of the `.meta.json` beside it if there
+    /// is one (a broken one is an error that names it).
     pub fn load(path: impl AsRef<Path>) -> Result<Replay, ReplayError> {
         let path = path.as_ref();
-        Replay::from_table(Table::load(path)?, path)
+        let replay = Replay::from_table(Table::load(path)?, path)?;
+        let meta = path.with_extension("meta.json");
+        match std::fs::read_to_string(&meta) {
+            Ok(text) => replay.with_meta(&text, meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(replay),
+            Err(e) => Err(ReplayError::Meta { path: meta, reason: e.to_string() }),
+        }
+    }
+
+    /// Takes the reference config from a recorder's summary (`FILE.meta.json`, named `path` in errors):
+    /// its `reference.config`, which must be a config the table records. A summary without one leaves
+    /// the replay without a reference.
+    pub fn with_meta(mut self, text: &str, path: impl Into<PathBuf>) -> Result<Replay, ReplayError> {
+        let path = path.into();
+        let fail = |reason: String| ReplayError::Meta { path: path.clone(), reason };
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| fail(format!("not JSON: {e}")))?;
+        let Some(config) = json.pointer("/reference/config") else { return Ok(self) };
+        let object = config.as_object().ok_or_else(|| fail("reference.config is not an object".into()))?;
+        let mut pairs = Vec::with_capacity(object.len());
+        for (name, v) in object {
+            let value = crate::value::Value::from_json(v)
+                .ok_or_else(|| fail(format!("reference.config.{name} is not a parameter value: {v}")))?;
+            pairs.push((name.clone(), value));
+        }
+        let point = self.space.point_of_pairs(pairs).map_err(|e| fail(format!("reference config: {e}")))?;
+        self.reference = Some(self.space.config(&point));
+        Ok(self)
+    }
+
+    /// The kernel's default config as the recorder measured it, when the table came with one.
+    pub fn reference(&self) -> Option<&Config> {
+        self.reference.as_ref()
     }
 
     /// Wraps a parsed table; `path` names it in messages.
@@ -71,15 +110,19 @@ impl Replay {
         }
         let allowed: HashSet<Point> = results.keys().cloned().collect();
         let space = grid.restrict(allowed).map_err(space_err)?;
-        Ok(Replay { path, table, space, grid, results })
+        Ok(Replay { path, table, space, grid, results, reference: None })
     }
 
-    /// Narrows the replay space with constraints over the table's parameter names.
+    /// Narrows the replay space with constraints over the table's parameter names (and drops the
+    /// reference config when they exclude it).
     pub fn constrain(mut self, constraints: &[String]) -> Result<Replay, ReplayError> {
         self.space = self
             .space
             .with_constraints(constraints)
             .map_err(|source| ReplayError::Table(TableError::Space { path: self.path.clone(), source }))?;
+        if self.reference.as_ref().is_some_and(|r| self.space.point(r).is_err()) {
+            self.reference = None;
+        }
         Ok(self)
     }
 

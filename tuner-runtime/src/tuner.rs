@@ -21,7 +21,7 @@ use rand::SeedableRng;
 
 use crate::config::Config;
 use crate::objective::{Objective, Outcome};
-use crate::space::{Point, Space};
+use crate::space::{ConfigError, Point, Space};
 use crate::strategy::{Context, Rng, Strategy, StrategyKind};
 
 /// The most configs the tuner passes to [`Objective::prefetch`] per batch: one per core of a 16-core host.
@@ -78,6 +78,8 @@ pub struct Tuner<'o> {
     seed: u64,
     stop: Arc<AtomicBool>,
     history: Vec<Trial>,
+    /// Points evaluated first, before the strategy proposes anything ([`Tuner::start_with`]).
+    start: Vec<Point>,
     best: Option<usize>,
     wall: Duration,
     interrupted: bool,
@@ -99,6 +101,7 @@ impl<'o> Tuner<'o> {
             seed: 0,
             stop: Arc::new(AtomicBool::new(false)),
             history: Vec::new(),
+            start: Vec::new(),
             best: None,
             wall: Duration::ZERO,
             interrupted: false,
@@ -140,6 +143,20 @@ impl<'o> Tuner<'o> {
     pub fn boxed_strategy(mut self, strategy: Box<dyn Strategy + 'o>) -> Self {
         self.strategy = Some(strategy);
         self
+    }
+
+    /// Evaluates `configs` first, in order, before the strategy proposes anything, and counts them against
+    /// `max_evaluations` (Optuna's `enqueue_trial`, Helion's start from the default config): a kernel's
+    /// hand-picked default is usually a fair config, and the model-based strategies learn from it like
+    /// any other trial. A config that is not a valid point of the space is an error naming it.
+    pub fn start_with(mut self, configs: &[Config]) -> Result<Self, ConfigError> {
+        for c in configs {
+            let p = self.space.point(c)?;
+            if !self.start.contains(&p) {
+                self.start.push(p);
+            }
+        }
+        Ok(self)
     }
 
     /// A handle that stops the run after the evaluation in progress when set (as Ctrl-C does).
@@ -191,7 +208,12 @@ impl<'o> Tuner<'o> {
                 strategy.sequential_batch_size(self.population_size)
             };
             let want = want.max(1).min(budget - done);
-            let proposed = strategy.propose(&mut self.context(&seen, &mut rng, budget - done), want);
+            let queued: Vec<Point> = self.start.iter().filter(|p| !seen.contains(*p)).take(want).cloned().collect();
+            let proposed = if queued.is_empty() {
+                strategy.propose(&mut self.context(&seen, &mut rng, budget - done), want)
+            } else {
+                queued
+            };
             let mut batch: Vec<Point> = Vec::with_capacity(want);
             for p in proposed {
                 if batch.len() < want && self.space.is_valid(&p) && !seen.contains(&p) && !batch.contains(&p) {

@@ -152,4 +152,13 @@ fn replay_with_no_table_tunes_the_embedded_h100_sgemm_table() {
     assert_eq!(v["evaluations"], 30);
     assert_eq!(v["optimum_time"].as_f64(), Some(0.3872320055961609));
     assert!(v["ratio"].as_f64().unwrap() >= 1.0);
+    // It starts from the SGEMM spec's default, as a tune on the GPU does; `--start none` starts cold.
+    assert_eq!(
+        v["start"],
+        serde_json::json!({"bm": 128, "bn": 128, "bk": 8, "tm": 8, "tn": 8, "vec": 4, "pad": 4, "map": 0, "db": 1})
+    );
+    let out = bin().args(["replay", "--budget", "5", "--json", "--start", "none"]).output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["start"], serde_json::Value::Null);
 }

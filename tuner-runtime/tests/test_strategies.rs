@@ -85,3 +85,35 @@ fn replay_space_is_the_recorded_set_and_lookups_outside_it_are_errors() {
     assert!(narrowed.optimum().0 >= replay.optimum().0);
     assert!(table("transpose.json").constrain(&["pad == 7".into()]).is_err());
 }
+
+#[test]
+fn the_reference_config_comes_from_the_summary_beside_the_table_and_a_broken_one_names_its_file() {
+    // The committed SGEMM table: its recorder's summary names the spec's default.
+    let sgemm = Replay::load(format!("{}/../tables/h100/sgemm.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let reference = sgemm.reference().expect("sgemm.meta.json has a reference").to_string();
+    assert_eq!(reference, "{'bm': 128, 'bn': 128, 'bk': 8, 'tm': 8, 'tn': 8, 'vec': 4, 'pad': 4, 'map': 0, 'db': 1}");
+    assert!(table("transpose.json").reference().is_none(), "no summary, no reference");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("transpose.json");
+    std::fs::copy(format!("{}/../tests/data/transpose.json", env!("CARGO_MANIFEST_DIR")), &path).unwrap();
+    let meta = dir.path().join("transpose.meta.json");
+    let with_meta = |text: &str| {
+        std::fs::write(&meta, text).unwrap();
+        Replay::load(&path)
+    };
+    let r = with_meta(r#"{"reference": {"config": {"tile": 64, "rows": 16, "pad": 1}, "time_ms": 0.19}}"#).unwrap();
+    assert_eq!(r.reference().unwrap().to_string(), "{'tile': 64, 'rows': 16, 'pad': 1}");
+    // A constraint that excludes the reference drops it.
+    assert!(r.constrain(&["pad == 0".into()]).unwrap().reference().is_none());
+    assert!(with_meta(r#"{"kernel": "transpose"}"#).unwrap().reference().is_none(), "a summary may have none");
+    for (text, why) in [
+        ("{not json", "not JSON"),
+        (r#"{"reference": {"config": [64, 16, 1]}}"#, "reference.config is not an object"),
+        (r#"{"reference": {"config": {"tile": 64, "rows": 16, "pad": 1.5}}}"#, "reference.config.pad"),
+        (r#"{"reference": {"config": {"tile": 64, "rows": 16, "pad": 9}}}"#, "`pad` does not allow 9"),
+    ] {
+        let err = with_meta(text).expect_err(text).to_string();
+        assert!(err.contains("transpose.meta.json") && err.contains(why), "{text}: {err}");
+    }
+}

@@ -136,3 +136,32 @@ fn stop_flag_ends_early_with_best_so_far_and_history_intact() {
     assert_eq!(tuner.best_score(), Some(best_in_history));
     assert_eq!(score(&best), best_in_history);
 }
+
+#[test]
+fn start_configs_are_measured_first_in_order_and_count_against_the_budget() {
+    let at = |block: i64, items: i64| {
+        let s = space();
+        let p = s.point_of_pairs([("block".to_owned(), block.into()), ("items".to_owned(), items.into())]).unwrap();
+        s.config(&p)
+    };
+    let start = [at(1024, 1), at(64, 8), at(1024, 1)];
+    let mut tuner = Tuner::new(space(), score)
+        .max_evaluations(6)
+        .verbose(false)
+        .seed(1)
+        .boxed_strategy(StrategyKind::Surrogate.build())
+        .start_with(&start)
+        .unwrap();
+    tuner.tune().unwrap();
+    let order: Vec<&Config> = tuner.history().iter().map(|t| &t.config).collect();
+    assert_eq!(order[..2], [&start[0], &start[1]], "the start configs come first, each once");
+    assert!(!order[2..].contains(&&start[0]) && !order[2..].contains(&&start[1]));
+    assert_eq!(tuner.evaluation_count(), 6);
+
+    // A start config outside the space is an error that names the problem.
+    let config = |block: i64, items: i64| Config::new(start[0].names().into(), vec![block.into(), items.into()]);
+    let err = Tuner::new(space(), score).start_with(&[config(64, 3)]).err().expect("items = 3 is not allowed");
+    assert!(err.to_string().contains("`items` does not allow 3"), "{err}");
+    let err = Tuner::new(space(), score).start_with(&[config(1024, 8)]).err().expect("1024 × 8 > 4096");
+    assert!(err.to_string().contains("block * items <= 4096"), "{err}");
+}

@@ -10,7 +10,7 @@
 //! run at budget 200.
 //!
 //! Output (stdout) is JSON Lines, one object per run, `"type": "run"`: `table`, `strategy`, `budget`,
-//! `seed`, `optimum_time` (ms, the table's fastest config), `best_time` (ms, or null when nothing valid
+//! `seed`, `start` (the config measured first, or null), `optimum_time` (ms, the table's fastest config), `best_time` (ms, or null when nothing valid
 //! was found), `ratio` (`best_time / optimum_time`, null likewise), `evaluations`, `first_within_2pct`
 //! (1-based, or null), `invalid` (count), `wall_ms` (the search's own wall time: strategy plus table
 //! lookups), `times` (the recorded time in ms of each evaluation in order, null for a failed config),
@@ -23,6 +23,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::Args;
 
+use super::replay::Start;
 use crate::replay::Replay;
 use crate::strategy::StrategyKind;
 use crate::tuner::Tuner;
@@ -50,6 +51,9 @@ pub struct BenchArgs {
     /// Sampling temperature passed to strategies that sample.
     #[arg(long, default_value_t = 0.8)]
     pub temperature: f64,
+    /// Where each search starts: the table's reference config (the kernel's default) or `none`.
+    #[arg(long, value_enum, default_value_t = Start::Reference)]
+    pub start: Start,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
@@ -79,7 +83,8 @@ fn write_runs(args: &BenchArgs, out: &mut impl std::io::Write) -> anyhow::Result
                 .seed(seed)
                 .verbose(false)
                 .progress(false)
-                .boxed_strategy(args.strategy.build());
+                .boxed_strategy(args.strategy.build())
+                .start_with(&args.start.configs(&replay))?;
             // NoValidConfig is a result here (ratio null), not an error.
             let best = tuner.tune().ok();
             let wall_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -95,13 +100,15 @@ fn write_runs(args: &BenchArgs, out: &mut impl std::io::Write) -> anyhow::Result
                 Some(c) => replay.time(c).with_context(|| format!("the best config of seed {seed}"))?,
                 None => None,
             };
-            let first_within_2pct = times.iter().position(|t| t.is_some_and(|t| t <= optimum_time * 1.02)).map(|i| i + 1);
+            let first_within_2pct =
+                times.iter().position(|t| t.is_some_and(|t| t <= optimum_time * 1.02)).map(|i| i + 1);
             let mut obj = serde_json::Map::new();
             obj.insert("type".into(), "run".into());
             obj.insert("table".into(), table_name.clone().into());
             obj.insert("strategy".into(), strategy_name.clone().into());
             obj.insert("budget".into(), budget.into());
             obj.insert("seed".into(), seed.into());
+            obj.insert("start".into(), args.start.configs(&replay).first().map(|c| c.to_json()).into());
             obj.insert("optimum_time".into(), optimum_time.into());
             obj.insert("best_time".into(), best_time.into());
             obj.insert("ratio".into(), best_time.map(|t| t / optimum_time).into());
@@ -132,6 +139,7 @@ mod tests {
             first_seed: 7,
             population: 10,
             temperature: 0.8,
+            start: Start::Reference,
         };
         let mut out = Vec::new();
         write_runs(&args, &mut out).expect("bench runs");
@@ -154,7 +162,8 @@ mod tests {
             assert_eq!(r["best_time"].as_f64().expect("a valid config"), best);
             let optimum = r["optimum_time"].as_f64().expect("optimum");
             assert_eq!(r["ratio"].as_f64().expect("ratio"), best / optimum);
-            let first = times.iter().position(|t| t.as_f64().is_some_and(|t| t <= optimum * 1.02)).map(|i| i as u64 + 1);
+            let first =
+                times.iter().position(|t| t.as_f64().is_some_and(|t| t <= optimum * 1.02)).map(|i| i as u64 + 1);
             assert_eq!(r["first_within_2pct"].as_u64(), first);
         }
     }

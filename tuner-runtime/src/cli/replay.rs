@@ -4,7 +4,7 @@
 //! `best_config` (object), `best_time` (ms), `optimum_time` (ms), `ratio` (`best_time / optimum_time`,
 //! 1.0 is the optimum), `evaluations`, `found_at` (1-based evaluation of the best), `first_within_2pct`
 //! (first evaluation within 2% of the optimum, or null), `invalid` (count), `strategy`, `seed`, `budget`,
-//! `table`, and whatever the strategy reports (LLM calls, tokens, cost, fallback…).
+//! `table`, `start` (the config measured first, or null), and whatever the strategy reports (LLM calls, tokens, cost, fallback…).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,9 @@ use crate::table::Table;
 /// The table `replay` tunes when no `--table` is given, so a fresh machine can run a real search with
 /// no GPU and no files: real H100 measurements shipped inside the binary.
 const EMBEDDED_TABLE: (&str, &str) = ("embedded:h100/sgemm.json", include_str!("../../../tables/h100/sgemm.json"));
+/// The recorder's summary of the embedded table: its reference config is the SGEMM spec's default.
+const EMBEDDED_META: (&str, &str) =
+    ("embedded:h100/sgemm.meta.json", include_str!("../../../tables/h100/sgemm.meta.json"));
 use crate::tuner::Tuner;
 
 #[derive(Debug, Args)]
@@ -53,12 +56,37 @@ pub struct ReplayArgs {
     /// Print every evaluation (`Evaluation i/N: config=…, score=…`).
     #[arg(short, long)]
     pub verbose: bool,
+    /// Where the search starts: `reference` measures the table's reference config first (the kernel's
+    /// default, from the `.meta.json` beside the table), as a tune on the GPU measures the default
+    /// first; `none` starts cold. A table without a reference starts cold either way.
+    #[arg(long, value_enum, default_value_t = Start::Reference)]
+    pub start: Start,
+}
+
+/// Where a replayed search starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Start {
+    /// The table's reference config first, as a tune on the GPU starts from the kernel's default.
+    Reference,
+    /// No start: the strategy's own first proposals (how the comparison with Kernel Tuner runs).
+    None,
+}
+
+impl Start {
+    /// The configs to measure first on `replay`.
+    pub fn configs(self, replay: &Replay) -> Vec<crate::Config> {
+        match self {
+            Start::Reference => replay.reference().cloned().into_iter().collect(),
+            Start::None => Vec::new(),
+        }
+    }
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
     let replay = match &args.table {
         Some(path) => Replay::load(path)?,
-        None => Replay::from_table(Table::parse(EMBEDDED_TABLE.1, Path::new(EMBEDDED_TABLE.0))?, EMBEDDED_TABLE.0)?,
+        None => Replay::from_table(Table::parse(EMBEDDED_TABLE.1, Path::new(EMBEDDED_TABLE.0))?, EMBEDDED_TABLE.0)?
+            .with_meta(EMBEDDED_META.1, EMBEDDED_META.0)?,
     };
     let table_name = replay.path().display().to_string();
     let replay =
@@ -75,7 +103,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         .temperature(args.temperature)
         .seed(args.seed)
         .verbose(args.verbose && !args.json)
-        .boxed_strategy(args.strategy.unwrap_or_default().build());
+        .boxed_strategy(args.strategy.unwrap_or_default().build())
+        .start_with(&args.start.configs(&replay))?;
     let best = tuner.tune()?;
     let best_time = replay.time(&best)?.context("the best config has no recorded time")?;
     let found_at = tuner.best_found_at().expect("tune() returned a best config");
@@ -95,6 +124,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         out.insert("seed".into(), args.seed.into());
         out.insert("budget".into(), args.budget.into());
         out.insert("table".into(), table_name.into());
+        out.insert("start".into(), args.start.configs(&replay).first().map(|c| c.to_json()).into());
         out.insert("interrupted".into(), tuner.interrupted().into());
         out.extend(tuner.strategy_report());
         println!("{}", serde_json::Value::Object(out));
