@@ -858,15 +858,15 @@ def render(
             w(
                 f"  - `{s}`: {fmt_evals(v, top)} evaluations: **{verdict}**{' (' + '; '.join(detail) + ')' if detail else ''}."
             )
-        for name, how in (("surrogate", "starting cold"), ("surrogate" + FROM_DEFAULT, "starting from the kernel's default")):
-            if name not in ours:
+        for series, how in (("surrogate", "starting cold"), ("surrogate" + FROM_DEFAULT, "starting from the kernel's default")):
+            if series not in ours:
                 continue
-            s = summaries[(t["id"], name)]["budgets"]
+            s = summaries[(t["id"], series)]["budgets"]
             w50, w100 = s[50]["within"]["2%"] if 50 in s else None, s[100]["within"]["2%"] if 100 in s else None
             if w50 is not None and w100 is not None:
                 ok = w50 >= 0.8 and w100 >= 1.0
                 w(
-                    f"- Issue 8 on `{t['rel']}`, {how}: `{name}` within 2% in {w50:.2f} of seeds at 50 evaluations "
+                    f"- Issue 8 on `{t['rel']}`, {how}: `{series}` within 2% in {w50:.2f} of seeds at 50 evaluations "
                     f"(target ≥ 0.8) and {w100:.2f} at 100 (target 1.0): **{'met' if ok else 'not met'}**."
                 )
     if "surrogate" in ours and kts:
