@@ -120,6 +120,7 @@ fn build(kind: StrategyKind) -> Box<dyn tuner_runtime::Strategy> {
         "MAX_PAIR_PARAMS" => max_pair_params as |v: f64| v as usize,
         "NEIGHBOURHOOD" => neighbourhood as |v: f64| v as usize,
         "INIT" => init as |v: f64| Some(v as usize),
+        "INCUMBENT_EVERY" => incumbent_every as |v: f64| v as usize,
     }
     Box::new(Surrogate::with_settings(s))
 }

@@ -18,6 +18,9 @@
 //!    neighbourhoods of the best configs so far (the configs that differ in one parameter, or in up to
 //!    three where one gives too few: [`Surrogate::neighbourhood`]) and the configs met by climbing the
 //!    predicted mean from each of them, ranked by the forest's predicted mean;
+//!    Every [`SurrogateSettings::incumbent_every`] trials one pick is an **incumbent move** instead: the
+//!    unseen config nearest the best so far that the forest predicts best, because the mean alone can
+//!    leave the best config's own surroundings unvisited for a whole run;
 //! 4. fills the rest by **exploration**: every unseen valid point when the space has at most
 //!    [`FULL_SCAN`] of them, otherwise a random sample hill-climbed on the acquisition (so the cost does
 //!    not grow with the size of the space), ranked by **expected improvement** over the forest's mean and
@@ -130,6 +133,9 @@ pub struct SurrogateSettings {
     pub max_pair_params: usize,
     /// The fewest configs a neighbourhood holds: its radius grows until it does.
     pub neighbourhood: usize,
+    /// Every this many trials one pick is an incumbent move: the unseen config nearest the best so far
+    /// (fewest parameters changed) that the model predicts best. 0 never makes one.
+    pub incumbent_every: usize,
 }
 
 impl Default for SurrogateSettings {
@@ -146,6 +152,7 @@ impl Default for SurrogateSettings {
             init: None,
             max_pair_params: 5,
             neighbourhood: 8,
+            incumbent_every: 10,
         }
     }
 }
@@ -420,6 +427,23 @@ impl Surrogate {
         out
     }
 
+    /// The unseen configs nearest the best config so far: those differing from it in the fewest
+    /// parameters (up to [`MAX_RADIUS`] in a space small enough to scan, one otherwise).
+    fn incumbent_moves(&self, ctx: &Context<'_>) -> Vec<Point> {
+        let Some(best) = ctx.best(1).first().map(|t| t.point.clone()) else { return Vec::new() };
+        if let Some(all) = ctx.space.valid_points().filter(|all| all.len() <= SCAN_LIMIT) {
+            let mut at: Vec<Vec<Point>> = vec![Vec::new(); MAX_RADIUS + 1];
+            for q in all.iter().filter(|q| !ctx.seen(q)) {
+                let d = hamming(&best, q);
+                if (1..=MAX_RADIUS).contains(&d) {
+                    at[d].push(q.clone());
+                }
+            }
+            return at.into_iter().find(|v| !v.is_empty()).unwrap_or_default();
+        }
+        ctx.space.neighbours_within(&best, u32::MAX).into_iter().filter(|q| !ctx.seen(q)).collect()
+    }
+
     /// Exploitation candidates: the neighbourhoods ([`Self::neighbourhood`]) of the best configs, and
     /// the configs met by climbing the predicted mean from each of them (a steepest-ascent walk over
     /// those neighbourhoods, which reaches the model's optimum near a good config even when it is
@@ -590,6 +614,22 @@ impl Surrogate {
         let bar = (model.median - model.best).exp();
         let first = ext.iter().take(guaranteed.min(cap)).take_while(|(_, a)| a[Rank::Mean as usize] >= bar).count();
         out.extend(ext.iter().take(first).map(|(p, _)| p.clone()));
+        // An incumbent move when the trial count crosses a multiple of `incumbent_every`: the model's
+        // mean alone can leave the best config's own surroundings unvisited for a whole run.
+        let every = settings.incumbent_every;
+        let trials = ctx.history.len();
+        if every > 0 && out.len() < n && (trials + n) / every > trials / every {
+            let moves = self.incumbent_moves(ctx);
+            let best = moves
+                .into_iter()
+                .filter(|p| !out.contains(p))
+                .map(|p| {
+                    let a = model.acquisition(&p)[Rank::Mean as usize];
+                    (p, a)
+                })
+                .reduce(|a, b| if b.1 > a.1 { b } else { a });
+            out.extend(best.map(|(p, _)| p));
+        }
         let local = self.local_candidates(ctx, &model);
         let global = self.global_candidates(ctx, &model);
         self.candidates = local.len() + global.len() + ext.len();
@@ -756,6 +796,43 @@ mod tests {
         assert_eq!(around(3), vec![vec![0, 3, 3], vec![1, 0, 0], vec![2, 2, 0]]);
         // The radius stops at MAX_RADIUS (3 here takes every config), however many are asked for.
         assert_eq!(around(100).len(), 7);
+    }
+
+    #[test]
+    fn every_tenth_trial_is_a_move_next_to_the_best_config() {
+        let s = space();
+        // Nine trials: the best (3, 3) alone in a corner of good scores far from it, so the forest's
+        // mean points away from (3, 3).
+        let scored = [(3, 3, 9.0), (7, 7, 8.0), (7, 6, 7.9), (6, 7, 7.8), (6, 6, 7.7), (0, 7, 1.0), (7, 0, 1.0)];
+        let mut history: Vec<Trial> = scored.iter().map(|&(a, b, y)| trial(&s, a, b, Some(y))).collect();
+        history.extend([trial(&s, 0, 0, Some(0.5)), trial(&s, 5, 7, Some(7.5))]);
+        let seen: HashSet<Point> = history.iter().map(|t| t.point.clone()).collect();
+        for (len, every, moves) in [(9, 10, true), (8, 10, false), (9, 0, false)] {
+            let mut moved = 0;
+            for seed in 0..8 {
+                let mut rng = Rng::seed_from_u64(seed);
+                let h = &history[..len];
+                let mut ctx = Context {
+                    space: &s,
+                    history: h,
+                    seen: &seen,
+                    rng: &mut rng,
+                    population_size: 1,
+                    temperature: 0.8,
+                    remaining: 10,
+                };
+                let settings =
+                    SurrogateSettings { incumbent_every: every, init: Some(8), ..SurrogateSettings::default() };
+                let pick = Surrogate::with_settings(settings).propose(&mut ctx, 1);
+                assert_eq!(pick.len(), 1);
+                moved += (hamming(&pick[0], &Point(vec![3, 3])) == 1) as usize;
+            }
+            if moves {
+                assert_eq!(moved, 8, "trial {} with incumbent_every {every}: always next to (3, 3)", len + 1);
+            } else {
+                assert!(moved < 8, "trial {} with incumbent_every {every}: the model's own picks", len + 1);
+            }
+        }
     }
 
     #[test]
