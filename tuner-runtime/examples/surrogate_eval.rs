@@ -23,7 +23,7 @@ mod synthetic;
 use std::time::Instant;
 
 use tuner_runtime::strategy::{Surrogate, SurrogateSettings};
-use tuner_runtime::{Config, Outcome, Replay, Space, StrategyKind, Tuner, Value};
+use tuner_runtime::{Config, Outcome, Replay, Space, StrategyKind, Tuner};
 
 struct Problem {
     name: String,
@@ -78,8 +78,7 @@ fn load(name: &str) -> Result<Problem, Box<dyn std::error::Error>> {
 /// The config of a JSON object of parameter values.
 fn config_of(space: &Space, json: &serde_json::Value) -> Result<Config, Box<dyn std::error::Error>> {
     let object = json.as_object().ok_or("a config is a JSON object of parameter values")?;
-    let pairs = object.iter().map(|(k, v)| (k.clone(), Value::from_json(v).unwrap_or(Value::Str(v.to_string()))));
-    Ok(space.config(&space.point_of_pairs(pairs)?))
+    Ok(space.config_of_json(object)?)
 }
 
 fn strategy(name: &str) -> Result<StrategyKind, String> {

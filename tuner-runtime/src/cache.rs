@@ -46,9 +46,8 @@ use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
 use crate::device::DeviceFingerprint;
-use crate::space::{ConfigError, Space};
+use crate::space::{ConfigError, JsonConfigError, Space};
 use crate::spec::{KernelSpec, SpecError};
-use crate::value::Value;
 
 /// The version of the entry format and of the key derivation. Bump it when either changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -288,17 +287,10 @@ impl Entry {
 
 /// Reads a JSON config object into a config of `space`, checking every value.
 fn config_in(space: &Space, map: &Map<String, Json>, which: &'static str) -> Result<Config, Corruption> {
-    let mut pairs = Vec::with_capacity(map.len());
-    for (param, json) in map {
-        let value = Value::from_json(json).ok_or_else(|| Corruption::NotScalar {
-            which,
-            param: param.clone(),
-            found: json.to_string(),
-        })?;
-        pairs.push((param.clone(), value));
-    }
-    let point = space.point_of_pairs(pairs).map_err(|source| Corruption::Config { which, source })?;
-    Ok(space.config(&point))
+    space.config_of_json(map).map_err(|e| match e {
+        JsonConfigError::NotScalar { param, found } => Corruption::NotScalar { which, param, found },
+        JsonConfigError::Config(source) => Corruption::Config { which, source },
+    })
 }
 
 /// A config as the JSON object an entry stores.

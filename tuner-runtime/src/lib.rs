@@ -76,7 +76,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 pub use config::Config;
 pub use objective::{Objective, Outcome};
 pub use replay::{Replay, ReplayError};
-pub use space::{ConfigError, Point, Space, SpaceError};
+pub use space::{ConfigError, JsonConfigError, Point, Space, SpaceError};
 pub use strategy::{Strategy, StrategyKind};
 pub use table::{Table, TableError};
 pub use tuner::{Trial, TuneError, Tuner};

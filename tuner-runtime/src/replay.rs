@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::objective::{Objective, Outcome};
-use crate::space::{ConfigError, Point, Space};
+use crate::space::{ConfigError, JsonConfigError, Point, Space};
 use crate::table::{Table, TableError};
 
 /// Why a replay lookup failed.
@@ -72,14 +72,13 @@ impl Replay {
         let json: serde_json::Value = serde_json::from_str(text).map_err(|e| fail(format!("not JSON: {e}")))?;
         let Some(config) = json.pointer("/reference/config") else { return Ok(self) };
         let object = config.as_object().ok_or_else(|| fail("reference.config is not an object".into()))?;
-        let mut pairs = Vec::with_capacity(object.len());
-        for (name, v) in object {
-            let value = crate::value::Value::from_json(v)
-                .ok_or_else(|| fail(format!("reference.config.{name} is not a parameter value: {v}")))?;
-            pairs.push((name.clone(), value));
-        }
-        let point = self.space.point_of_pairs(pairs).map_err(|e| fail(format!("reference config: {e}")))?;
-        self.reference = Some(self.space.config(&point));
+        let reference = self.space.config_of_json(object).map_err(|e| match e {
+            JsonConfigError::NotScalar { param, found } => {
+                fail(format!("reference.config.{param} is not a parameter value: {found}"))
+            }
+            JsonConfigError::Config(e) => fail(format!("reference config: {e}")),
+        })?;
+        self.reference = Some(reference);
         Ok(self)
     }
 

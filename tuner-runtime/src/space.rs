@@ -84,6 +84,15 @@ pub enum ConfigError {
     NotRecorded,
 }
 
+/// Why a JSON object of parameter values is not a config of a space ([`Space::config_of_json`]).
+#[derive(Debug, thiserror::Error)]
+pub enum JsonConfigError {
+    #[error("`{param}` is not a parameter value: {found}")]
+    NotScalar { param: String, found: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
 /// Builds a [`Space`]; errors are reported by [`SpaceBuilder::build`].
 #[derive(Default)]
 pub struct SpaceBuilder {
@@ -340,6 +349,21 @@ impl Space {
     /// The point of `config`, checking names, values, constraints and the recorded set.
     pub fn point(&self, config: &Config) -> Result<Point, ConfigError> {
         self.point_of_pairs(config.iter().map(|(n, v)| (n.to_owned(), v.clone())))
+    }
+
+    /// Reads a JSON object of parameter values (a cache entry's config, a table summary's reference)
+    /// into a config, checking every value as [`Space::point_of_pairs`] does.
+    pub fn config_of_json(
+        &self,
+        object: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Config, JsonConfigError> {
+        let mut pairs = Vec::with_capacity(object.len());
+        for (param, json) in object {
+            let value = Value::from_json(json)
+                .ok_or_else(|| JsonConfigError::NotScalar { param: param.clone(), found: json.to_string() })?;
+            pairs.push((param.clone(), value));
+        }
+        Ok(self.config(&self.point_of_pairs(pairs)?))
     }
 
     /// Builds and validates a point from name/value pairs in any order (how LLM replies and cache files

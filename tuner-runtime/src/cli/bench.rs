@@ -73,6 +73,8 @@ fn write_runs(args: &BenchArgs, out: &mut impl std::io::Write) -> anyhow::Result
     let strategy_name = clap::ValueEnum::to_possible_value(&args.strategy)
         .map(|v| v.get_name().to_owned())
         .unwrap_or_else(|| format!("{:?}", args.strategy));
+    let start = args.start.configs(&replay);
+    let start_json: serde_json::Value = start.first().map(|c| c.to_json()).into();
     for &budget in &args.budgets {
         for seed in args.first_seed..args.first_seed + args.seeds {
             let started = Instant::now();
@@ -84,7 +86,7 @@ fn write_runs(args: &BenchArgs, out: &mut impl std::io::Write) -> anyhow::Result
                 .verbose(false)
                 .progress(false)
                 .boxed_strategy(args.strategy.build())
-                .start_with(&args.start.configs(&replay))?;
+                .start_with(&start)?;
             // NoValidConfig is a result here (ratio null), not an error.
             let best = tuner.tune().ok();
             let wall_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -108,7 +110,7 @@ fn write_runs(args: &BenchArgs, out: &mut impl std::io::Write) -> anyhow::Result
             obj.insert("strategy".into(), strategy_name.clone().into());
             obj.insert("budget".into(), budget.into());
             obj.insert("seed".into(), seed.into());
-            obj.insert("start".into(), args.start.configs(&replay).first().map(|c| c.to_json()).into());
+            obj.insert("start".into(), start_json.clone());
             obj.insert("optimum_time".into(), optimum_time.into());
             obj.insert("best_time".into(), best_time.into());
             obj.insert("ratio".into(), best_time.map(|t| t / optimum_time).into());

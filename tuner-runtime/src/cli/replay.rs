@@ -97,6 +97,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         std::thread::sleep(delay);
         replay.outcome(c)
     };
+    let start = args.start.configs(&replay);
     let mut tuner = Tuner::new(replay.space().clone(), SimulatedLatency(objective))
         .max_evaluations(args.budget)
         .population_size(args.population)
@@ -104,7 +105,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         .seed(args.seed)
         .verbose(args.verbose && !args.json)
         .boxed_strategy(args.strategy.unwrap_or_default().build())
-        .start_with(&args.start.configs(&replay))?;
+        .start_with(&start)?;
     let best = tuner.tune()?;
     let best_time = replay.time(&best)?.context("the best config has no recorded time")?;
     let found_at = tuner.best_found_at().expect("tune() returned a best config");
@@ -124,7 +125,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         out.insert("seed".into(), args.seed.into());
         out.insert("budget".into(), args.budget.into());
         out.insert("table".into(), table_name.into());
-        out.insert("start".into(), args.start.configs(&replay).first().map(|c| c.to_json()).into());
+        out.insert("start".into(), start.first().map(|c| c.to_json()).into());
         out.insert("interrupted".into(), tuner.interrupted().into());
         out.extend(tuner.strategy_report());
         println!("{}", serde_json::Value::Object(out));
