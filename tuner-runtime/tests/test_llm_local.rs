@@ -146,19 +146,30 @@ struct OwnServer {
 }
 
 impl OwnServer {
+    /// Starts `bin` with the flags `.ci/llm-server.sh` chose for this CPU (`AUTOTUNE_TEST_LLM_ARGS`, e.g.
+    /// `--no-repack`, without which llama.cpp crashes on AMX CPUs while loading the model).
     fn start(bin: &str, model: &str) -> OwnServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cpu_args = std::env::var("AUTOTUNE_TEST_LLM_ARGS").unwrap_or_default();
+        let log = std::env::temp_dir().join(format!("autotune-own-llama-{port}.log"));
         let child = Command::new(bin)
             .args(["-m", model, "--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["-c", "2048", "-np", "1", "-t", "1", "--alias", MODEL])
+            .args(cpu_args.split_whitespace())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display())))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
         let server = OwnServer { child: Arc::new(Mutex::new(Some(child))), url: format!("http://127.0.0.1:{port}/v1") };
         let t0 = Instant::now();
         while !healthy(&server.url) {
+            if let Some(status) = server.child.lock().unwrap().as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!("the second llama-server exited while starting ({status}, flags {cpu_args:?}):\n{}", tail.join("\n"));
+            }
             assert!(t0.elapsed() < Duration::from_secs(120), "the second llama-server did not start in 120 s");
             std::thread::sleep(Duration::from_millis(250));
         }
