@@ -18,7 +18,10 @@ fn main() -> anyhow::Result<()> {
             .population_size(20)
             .temperature(0.8)
             .verbose(true)
-            .seed(7);
+            .seed(7)
+            // Ctrl-C is the caller's choice: here it stops after the evaluation in progress, and
+            // `tune()` returns the best so far.
+            .stop_flag(tuner_runtime::stop_on_ctrl_c()?);
         let best = tuner.tune()?;
         (best, tuner.best_score().unwrap_or(0.0), tuner.evaluation_count())
     };

@@ -12,9 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use tuner_runtime::layout::Layout;
-use tuner_runtime::scan::scan_crate;
-use tuner_runtime::spec::KernelSpec;
+use tuner_runtime::build::scan::scan_crate;
+use tuner_runtime::CheckedSpec;
 #[cfg(feature = "cuda")]
 use tuner_runtime::Objective;
 use tuner_runtime::{Config, Outcome, Replay, Space};
@@ -28,9 +27,8 @@ pub enum Measurements {
 
 /// A kernel of the `kernels` crate, ready to be tuned.
 pub struct Kernel {
-    pub spec: KernelSpec,
+    pub spec: CheckedSpec,
     pub measurements: Measurements,
-    layout: Layout,
 }
 
 /// The workspace root.
@@ -41,12 +39,18 @@ pub fn workspace() -> PathBuf {
 impl Kernel {
     /// Loads launcher `name` of the `kernels` crate, measured on the GPU when `--gpu` was passed.
     pub fn load(name: &str) -> anyhow::Result<Kernel> {
+        // The GPU benchmark measures in worker processes that are this executable started again with the
+        // worker argument: then it serves, and exits, instead of running the example.
+        #[cfg(feature = "cuda")]
+        if let Some(code) = tuner_runtime::cuda::serve::serve_if_worker_arg() {
+            std::process::exit(code);
+        }
         let gpu = std::env::args().any(|a| a == "--gpu");
         let kernels = workspace().join("kernels");
         let scan = scan_crate(&kernels)?;
         let found = scan.kernels.into_iter().find(|k| k.spec.name == name);
         let k = found.with_context(|| format!("no #[autotune] launcher `{name}` in {}", kernels.display()))?;
-        let mut spec = k.spec;
+        let mut spec = k.spec.into_spec();
         let measurements = if gpu { Self::gpu(&spec, &k.source)? } else { Self::replay(name)? };
         // Without the `cuda` feature a replay is the only kind of measurement.
         #[allow(irrefutable_let_patterns)]
@@ -59,8 +63,7 @@ impl Kernel {
                 }
             }
         }
-        let layout = Layout::new(&spec)?;
-        Ok(Kernel { spec, measurements, layout })
+        Ok(Kernel { spec: spec.check()?, measurements })
     }
 
     fn replay(name: &str) -> anyhow::Result<Measurements> {
@@ -73,17 +76,15 @@ impl Kernel {
     }
 
     #[cfg(feature = "cuda")]
-    fn gpu(spec: &KernelSpec, source: &[u8]) -> anyhow::Result<Measurements> {
-        // The benchmark measures in worker processes that are this executable run again.
-        tuner_runtime::cuda::worker::serve_if_worker();
+    fn gpu(spec: &tuner_runtime::KernelSpec, source: &[u8]) -> anyhow::Result<Measurements> {
         let source = String::from_utf8_lossy(source);
-        let bench = tuner_runtime::cuda::CudaBench::new(spec.clone(), &source, Default::default())?;
+        let bench = tuner_runtime::cuda::CudaBench::new(spec.check()?, &source, Default::default())?;
         eprintln!("measurements: {} (live)", bench.device.name);
         Ok(Measurements::Gpu(Box::new(bench)))
     }
 
     #[cfg(not(feature = "cuda"))]
-    fn gpu(_: &KernelSpec, _: &[u8]) -> anyhow::Result<Measurements> {
+    fn gpu(_: &tuner_runtime::KernelSpec, _: &[u8]) -> anyhow::Result<Measurements> {
         anyhow::bail!("--gpu needs the `cuda` feature: cargo run -p autotune-examples --features cuda --example …")
     }
 
@@ -123,12 +124,12 @@ impl Kernel {
 
     /// The default config the attribute declares.
     pub fn default_config(&self) -> anyhow::Result<Config> {
-        Ok(self.spec.default_config()?)
+        Ok(self.spec.default_config().clone())
     }
 
     /// Throughput of a config that ran in `time_ms`: GB/s and TFLOP/s where the spec gives bytes and flops.
     pub fn throughput(&self, config: &Config, time_ms: f64) -> String {
-        let Ok(launch) = self.layout.launch(config) else { return String::new() };
+        let Ok(launch) = self.spec.layout().launch(config) else { return String::new() };
         let mut parts = Vec::new();
         if let Some(b) = launch.bytes {
             parts.push(format!("{:.0} GB/s", b / time_ms / 1e6));

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use tuner_runtime::cuda::{CudaBench, CudaBenchOptions};
 use tuner_runtime::device::DeviceFingerprint;
-use tuner_runtime::tuning::{tune_kernel, KernelObjective, TuneOptions};
+use tuner_runtime::build::tuning::{tune_kernel, TuneOptions};
+use tuner_runtime::KernelObjective;
 use tuner_runtime::{Config, Objective, Outcome};
 
 /// The real-GPU objective with a stopwatch on each phase of a batch.
@@ -56,8 +57,8 @@ impl Objective for Timed {
         evals
             .into_iter()
             .map(|e| match e.result {
-                tuner_runtime::worker::protocol::EvalResult::Ok(m) => Outcome::Score(1.0 / m.time_ms),
-                tuner_runtime::worker::protocol::EvalResult::Failed(f) => Outcome::Invalid(f.to_string()),
+                tuner_runtime::cuda::worker::protocol::EvalResult::Ok(m) => Outcome::Score(1.0 / m.time_ms),
+                tuner_runtime::cuda::worker::protocol::EvalResult::Failed(f) => Outcome::Invalid(f.to_string()),
             })
             .collect()
     }
@@ -78,15 +79,17 @@ fn json_num(x: Option<f64>) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The benchmark's workers and compile processes are this executable run again.
-    tuner_runtime::cuda::worker::serve_if_worker();
+    if let Some(code) = tuner_runtime::cuda::serve::serve_if_worker_arg() {
+        std::process::exit(code);
+    }
     let kernel = std::env::args().nth(1).unwrap_or_else(|| "sgemm".into());
     let budget: usize = std::env::args().nth(2).map(|b| b.parse()).transpose()?.unwrap_or(100);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = if root.exists() { root.to_path_buf() } else { std::path::PathBuf::from("kernels") };
-    let scan = tuner_runtime::scan::scan_crate(&root)?;
+    let scan = tuner_runtime::build::scan::scan_crate(&root)?;
     let k = scan.kernels.iter().find(|k| k.spec.name == kernel).ok_or("no such kernel in the crate")?;
     let source = String::from_utf8_lossy(&k.source).into_owned();
-    let mut options = TuneOptions::from_env()?;
+    let mut options: TuneOptions = tuner_runtime::build::Settings::from_env()?.tune_options();
     options.max_evaluations = budget;
 
     let start = Instant::now();

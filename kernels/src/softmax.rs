@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
-use tuner_macro::autotune;
+use tuner_runtime::autotune;
 
 use crate::{ceil_div, dim, int, same_len, KernelError};
 

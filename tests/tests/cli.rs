@@ -1,7 +1,7 @@
 //! `cargo autotune check` as CI runs it: it passes on `kernels` (whose entries are committed) and fails
 //! with exit code 1 on a crate whose entry went stale, 2 on an error. Runs the CLI in-process: no build.
 
-use tuner_runtime::cli::main_with_args;
+use tuner_cli::main_with_args;
 
 use crate::util::{workspace, Fixture};
 

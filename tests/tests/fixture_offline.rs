@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use tuner_runtime::cache::{cache_key, config_json, Cache, Entry, TuningInfo, FORMAT_VERSION};
+use tuner_runtime::build::cache::{cache_key, config_json, Cache, Entry, TuningInfo, FORMAT_VERSION};
 use tuner_runtime::device::DeviceFingerprint;
-use tuner_runtime::scan::scan_crate;
+use tuner_runtime::build::scan::scan_crate;
 
 use crate::util::{both, workspace, Fixture};
 
@@ -19,7 +19,7 @@ pub fn expected_entry() -> Entry {
     let root = workspace().join("tests/fixtures/offline");
     let kernel = scan_crate(&root).expect("scan the fixture").kernels.remove(0);
     let spec = kernel.spec;
-    let space = spec.space().expect("the fixture's space is valid");
+    let space = spec.space().clone();
     let best = space
         .point_of_pairs([
             ("block".to_owned(), 128.into()),
@@ -35,9 +35,9 @@ pub fn expected_entry() -> Entry {
         best: config_json(&space.config(&best)),
         best_score: 20.0,
         best_time_ms: Some(0.05),
-        default: config_json(&spec.default_config().expect("the fixture has a default")),
+        default: config_json(spec.default_config()),
         default_time_ms: Some(0.08),
-        spec,
+        spec: spec.spec().clone(),
         device: fixture_gpu(),
         tuning: TuningInfo {
             strategy: "hand-written".into(),

@@ -1,4 +1,4 @@
-//! Expansion of `#[autotune(…)]`: parse with `tuner_runtime::spec`, then generate; this module only
+//! Expansion of `#[autotune(…)]`: parse with `tuner_spec::spec`, then generate; this module only
 //! generates.
 //!
 //! For a launcher `vector_add` the output is the function plus a sibling module:
@@ -33,8 +33,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr};
 
-use tuner_runtime::codegen::generated_path;
-use tuner_runtime::spec::KernelSpec;
+use tuner_spec::generated_path;
+use tuner_spec::spec::KernelSpec;
 
 pub fn autotune(args: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 #[cfg(feature = "cuda")]
 use cudarc::driver::{CudaFunction, CudaModule, CudaStream};
 
-use crate::config::Config;
-pub use crate::value::Value;
+use tuner_spec::config::Config;
+pub use tuner_spec::value::Value;
 
 /// A launcher's kernel: its embedded source, compiled with the tuned `-D` values at the first launch on
 /// each device and kept loaded after that (candle's `get_or_load_func`).
@@ -75,31 +75,25 @@ impl Kernel {
 
     /// The `-D` options the kernel is compiled with, as the benchmark compiled it when tuning.
     pub fn defines(&self) -> Vec<String> {
-        crate::layout::defines(&self.config())
+        tuner_spec::layout::defines(&self.config())
     }
 
     /// The kernel function on `stream`'s device: compiled with NVRTC for the device's architecture and
     /// loaded at the first call on that device, reused after that.
     #[cfg(feature = "cuda")]
-    pub fn function(&self, stream: &Arc<CudaStream>) -> Result<CudaFunction, crate::cuda::CudaError> {
-        use crate::cuda::DriverContext;
+    pub fn function(&self, stream: &Arc<CudaStream>) -> Result<CudaFunction, tuner_cuda::CudaError> {
         let ctx = stream.context();
         // A panic while holding the lock leaves the list as it was: still valid.
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         let module = match loaded.iter().find(|(ordinal, _)| *ordinal == ctx.ordinal()) {
             Some((_, m)) => m.clone(),
             None => {
-                let (major, minor) = ctx.compute_capability().call("cuDeviceGetAttribute")?;
-                let compiler =
-                    crate::cuda::Compiler::new(self.name, self.file, self.source, &format!("sm_{major}{minor}"))?;
-                let compiled = compiler.compile(&self.defines())?;
-                let module =
-                    ctx.load_module(cudarc::nvrtc::Ptx::from_binary(compiled.image)).call("cuModuleLoadData")?;
+                let module = tuner_cuda::compile::load_module(ctx, self.name, self.file, self.source, &self.defines())?;
                 loaded.push((ctx.ordinal(), module.clone()));
                 module
             }
         };
-        module.load_function(self.entry).call("cuModuleGetFunction")
+        tuner_cuda::compile::load_function(&module, self.entry)
     }
 }
 
@@ -123,7 +117,7 @@ pub fn select<T: Copy>(entries: &[DeviceEntry<T>], name: &str, compute_capabilit
 pub fn running_device() -> Option<(String, (u32, u32))> {
     #[cfg(feature = "cuda")]
     {
-        crate::cuda::query_device(0).ok().map(|d| (d.name, d.compute_capability))
+        tuner_cuda::query_device(0).ok().map(|d| (d.name, d.compute_capability))
     }
     #[cfg(not(feature = "cuda"))]
     {

@@ -1,5 +1,5 @@
 // A valid attribute in a crate whose build.rs does not call `tune_crate()`.
-use tuner_macro::autotune;
+use tuner_runtime::autotune;
 
 #[autotune(
     kernel = "cuda/vector_add.cu", entry = "vector_add",

@@ -1,4 +1,4 @@
-use tuner_macro::autotune;
+use tuner_runtime::autotune;
 
 #[autotune(
     kernel = "cuda/vector_add.cu", entry = "vector_add",

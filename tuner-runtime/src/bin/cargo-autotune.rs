@@ -1,5 +1,0 @@
-//! `cargo-autotune`: see `tuner_runtime::cli`. Runs as `cargo autotune <cmd>` or `cargo-autotune <cmd>`.
-
-fn main() {
-    std::process::exit(tuner_runtime::cli::main_with_args(std::env::args_os()));
-}
