@@ -97,3 +97,70 @@ fn an_offline_build_bakes_the_cached_best_and_rebuilds_nothing() {
     let stderr = String::from_utf8_lossy(&warm.stderr);
     assert!(!stderr.contains("Running") && !stderr.contains("Compiling"), "the warm build did work:\n{stderr}");
 }
+
+/// `AUTOTUNE_WORKER=1` inherited from outside used to turn the build script into a benchmark worker
+/// that exited at once (no directives, no generated code). The worker role is an argument now: the
+/// variable changes nothing, and the build bakes the entry as it should.
+#[test]
+fn an_inherited_worker_variable_does_not_hijack_the_build_script() {
+    let f = Fixture::copy("offline", "an_inherited_worker_variable");
+    let out = f.cargo(&["run", "--offline", "--quiet"]).env("AUTOTUNE_OFFLINE", "1").env("AUTOTUNE_WORKER", "1").output().expect("run cargo");
+    assert!(out.status.success(), "{}", both(&out));
+    let entry = expected_entry();
+    let printed = parse(&out.stdout);
+    assert_eq!(printed["entries"], entry.file_name(), "the build script ran and generated the table");
+}
+
+/// A strategy the build-dependency was not built for is an error naming the feature, not a silent
+/// fallback or an unrelated failure.
+#[test]
+fn an_llm_strategy_without_the_llm_feature_names_the_feature() {
+    let f = Fixture::copy("offline", "an_llm_strategy_without_the_llm_feature");
+    let out = f.cargo(&["build", "--offline", "--quiet"]).env("AUTOTUNE_STRATEGY", "hybrid").output().expect("run cargo");
+    assert!(!out.status.success(), "{}", both(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for want in ["AUTOTUNE_STRATEGY=\"hybrid\"", "`llm` feature", "[build-dependencies]"] {
+        assert!(stderr.contains(want), "missing `{want}` in:\n{stderr}");
+    }
+}
+
+/// Touching a launcher reruns the build script; the digest of what its output depends on is unchanged,
+/// so it replays its directives and rewrites nothing (the generated file keeps its modification time).
+#[test]
+fn a_touched_source_reruns_the_build_script_for_nothing() {
+    let f = Fixture::copy("offline", "a_touched_source_reruns_for_nothing");
+    let out = f.offline("build");
+    assert!(out.status.success(), "{}", both(&out));
+    let generated = generated_files(&f);
+    assert_eq!(generated.len(), 1, "{generated:?}");
+    let before = std::fs::metadata(&generated[0]).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let main = f.root.join("src/main.rs");
+    let text = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, text.clone() + "\n// an edit that does not concern the kernel\n").unwrap();
+    let out = f.cargo(&["build", "--offline", "-v"]).env("AUTOTUNE_OFFLINE", "1").output().expect("run cargo");
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("build-script-build"), "the script reran: {}", both(&out));
+    assert_eq!(std::fs::metadata(&generated[0]).unwrap().modified().unwrap(), before, "the generated file was rewritten");
+    // An edit of the attribute does change the digest: the build runs in full, finds the committed
+    // entry stale for the new attribute and, offline, fails saying so.
+    assert!(text.contains("block * items <= 1024"), "the fixture's constraint");
+    std::fs::write(&main, text.replace("block * items <= 1024", "block * items <= 512")).unwrap();
+    let out = f.offline("build");
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("attribute changed"), "{}", both(&out));
+}
+
+/// The generated files of `f`'s build scripts in the shared target directory.
+fn generated_files(f: &Fixture) -> Vec<std::path::PathBuf> {
+    let build = crate::util::shared_target().join("debug/build");
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(build).into_iter().flatten().flatten() {
+        let name = d.file_name().to_string_lossy().into_owned();
+        let p = d.path().join("out/autotune/scale.rs");
+        if name.starts_with(&f.package) && p.is_file() {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -15,3 +15,5 @@ mod cache_miss;
 mod corrupt_cache;
 // `cargo autotune check` on the kernels crate and on a fixture with a stale entry.
 mod cli;
+// The crate and module graphs have no circles, dependencies point down, the environment is read in one place.
+mod layering;

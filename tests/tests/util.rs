@@ -28,6 +28,8 @@ pub fn shared_target() -> PathBuf {
 /// A copy of `tests/fixtures/<name>` in the test's own directory.
 pub struct Fixture {
     pub root: PathBuf,
+    /// The package name of this copy (unique per test).
+    pub package: String,
 }
 
 impl Fixture {
@@ -40,7 +42,8 @@ impl Fixture {
         let absolute = format!("path = \"{}/", workspace().display());
         // Cargo hashes a workspace root's units by name and version, not by path, so copies with the same
         // name would share fingerprints and `OUT_DIR` in the shared target dir and rebuild each other.
-        let package = format!("name = \"fixture-{}\"", test.replace('_', "-"));
+        let package_name = format!("fixture-{}", test.replace('_', "-"));
+        let package = format!("name = \"{package_name}\"");
         let text = text.replace("path = \"../../../", &absolute).replacen(
             &format!("name = \"autotune-fixture-{name}\""),
             &package,
@@ -50,7 +53,7 @@ impl Fixture {
         // The workspace's lock file pins exactly the versions `cargo test --workspace` already
         // downloaded, so the fixture builds with `--offline`; cargo drops the entries it does not use.
         std::fs::copy(workspace().join("Cargo.lock"), root.join("Cargo.lock")).expect("copy the lock file");
-        Fixture { root }
+        Fixture { root, package: package_name }
     }
 
     /// `cargo <args>` in the fixture, with the shared target dir and no autotune settings from outside.

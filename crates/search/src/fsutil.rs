@@ -16,23 +16,67 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `bytes` to `path` atomically, creating the parent directory if needed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)?;
+    file.commit()
+}
+
+/// A file being written atomically: the bytes go to a temporary file beside `path`, and
+/// [`AtomicFile::commit`] syncs it and renames it over `path`. Dropped without a commit (an error, a
+/// panic), it removes the temporary file; a process killed meanwhile leaves it, named after its pid.
+pub struct AtomicFile {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> std::io::Result<AtomicFile> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let tmp =
+            dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let file = std::fs::File::create(&tmp)?;
+        Ok(AtomicFile { path: path.to_owned(), tmp, file: Some(file) })
     }
-    result
+
+    /// The temporary file's path.
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Syncs the bytes written and renames the temporary file over the target.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        let file = self.file.take().expect("a file is committed once");
+        let synced = file.sync_all();
+        drop(file);
+        let result = synced.and_then(|_| std::fs::rename(&self.tmp, &self.path));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        result
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.as_mut().expect("not committed").write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().expect("not committed").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// When `name` is the name of a temporary file of [`write_atomic`], the writer's process id (`None` when
