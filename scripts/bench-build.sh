@@ -112,7 +112,7 @@ for f in sorted(os.listdir(src)):
                 f"\n    #[allow(non_snake_case, unused_variables)]\n    let KERNEL: &'static ::tuner_runtime::__private::Kernel = &{name}_tuning::KERNEL;")
     rest = rest[:body + 1] + bindings + rest[body + 1:]
     text = text[:i] + module + rest.lstrip("\n")
-    text = text.replace("use tuner_macro::autotune;\n", "")
+    text = text.replace("use tuner_macro::autotune;\n", "").replace("use tuner_runtime::autotune;\n", "")
     open(path, "w").write(text)
     done += 1
 print(f"kernels-hand: {done} launchers written out by hand", file=sys.stderr)

@@ -24,8 +24,8 @@ start=$(date +%s)
 if [[ -n "${BENCH_BIN:-}" ]]; then
     BIN=$BENCH_BIN  # a cargo-autotune built already (e.g. while the tree does not build)
 else
-    echo "bench-search: cargo build --release -p tuner-runtime" >&2
-    cargo build --release --quiet -p tuner-runtime --bin cargo-autotune
+    echo "bench-search: cargo build --release -p tuner-cli" >&2
+    cargo build --release --quiet -p tuner-cli --bin cargo-autotune
     BIN="${CARGO_TARGET_DIR:-target}/release/cargo-autotune"
 fi
 export BENCH_BUILD_SECONDS=$(( $(date +%s) - start ))

@@ -2,7 +2,7 @@
 # End-to-end check of the GPU path on a CUDA machine: independent kernel checks, planted failures, and the
 # recorded tables for every kernel. Run from the repository root on the GPU box:
 #
-#   cargo build --release -p tuner-runtime --features cuda     # here or on any x86-64 Linux box
+#   cargo build --release -p tuner-cli --features cuda     # here or on any x86-64 Linux box
 #   scripts/device-e2e.sh [STAGE] [BIN] [OUT]
 #
 # STAGE: `smoke` (kernel checks, planted failures, vector add, and `compile`: NVRTC timings), `tables` (`softmax` and `attention`, also
