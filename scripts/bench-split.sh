@@ -17,7 +17,6 @@ secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); ec
 for side in before after; do
     rev=$BEFORE; [ "$side" = after ] && rev=$AFTER
     git -C "$ROOT" worktree add -q --detach "$TMP/$side" "$rev"
-    cp "$ROOT/Cargo.lock" "$TMP/$side/Cargo.lock.head"
 done
 for side in before after; do
     W=$TMP/$side; rev=$(git -C "$W" rev-parse --short HEAD)
