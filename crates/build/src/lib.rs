@@ -144,10 +144,12 @@ pub fn tune_crate_with(detect: DetectGpu<'_>) -> Result<(), Error> {
         }
     };
     let mut directives = Vec::new();
-    run(&env, gpu.as_deref_mut(), &mut directives)?;
+    let outcomes = run(&env, gpu.as_deref_mut(), &mut directives)?;
     out.write_all(&directives).map_err(Error::Output)?;
-    // A run that tuned wrote a cache entry, which changes the digest: the next run hashes it again.
-    digest::record(&env.out_dir, &digest::of_inputs(&env), &directives);
+    // Only a run that tuned changed its inputs (it wrote a cache entry): then they are hashed again.
+    let tuned = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Tuned(_)));
+    let digest = if tuned { digest::of_inputs(&env) } else { digest };
+    digest::record(&env.out_dir, &digest, &directives);
     Ok(())
 }
 
