@@ -525,6 +525,7 @@ pub(crate) mod tests {
                 bytes: Some("8 * n".into()),
                 flops: None,
             },
+            buckets: vec![],
         }
     }
 

@@ -287,6 +287,7 @@ mod tests {
                 bytes: None,
                 flops: None,
             },
+            buckets: vec![],
         }
     }
 

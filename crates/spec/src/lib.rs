@@ -12,6 +12,7 @@
 pub mod checked;
 pub mod config;
 pub mod device;
+pub mod dispatch;
 pub mod expr;
 pub mod layout;
 pub mod space;

@@ -13,6 +13,7 @@
 //!     space(block = [64, 128, 256], items = [1, 2, 4]),
 //!     constraint = "block * items <= 8192",            // may repeat
 //!     default(block = 256, items = 1),                 // optional; else the first valid config
+//!     sizes(n = [1 << 20, 1 << 26]),                   // optional; else the bench sizes alone
 //!     bench(n = 1 << 26, args = [in f32[n], in f32[n], out f32[n], n],
 //!           grid = "ceil_div(n, block * items)", block = "block", shared = "0", bytes = "12 * n"),
 //! )]
@@ -28,6 +29,14 @@
 //!   or `f32(expr)`. `grid` and `block` are one expression or `[x, y, z]` of up to three; `shared`
 //!   (dynamic shared memory, bytes), `bytes` and `flops` (per launch, for GB/s and TFLOP/s) are optional.
 //!   Geometry and scalars may name sizes and parameters.
+//!
+//! - `sizes(…)`: the problem sizes the kernel is tuned at, each tuned and cached on its own ("size
+//!   buckets"). Either a list per size variable, whose cross product is taken (`sizes(m = [1024, 4096],
+//!   k = [4096])`), or a list of points (`sizes([m = 1024, n = 1024], [m = 16384, n = 256])`). A point
+//!   names some of the bench's size variables; the others keep their `bench(…)` values. Without
+//!   `sizes(…)` the kernel has one point, the bench sizes, as before. At run time the generated code
+//!   picks, for the sizes of a launch, the entry of the nearest point whose config fits them
+//!   ([`crate::dispatch`]).
 //!
 //! Parsing follows serde's pattern: a bad key or value is recorded and parsing goes on, so one compile
 //! reports every problem, each spanned on the offending token; an unknown key lists the valid keys and the
@@ -60,7 +69,17 @@ pub struct KernelSpec {
     /// The default config, when the attribute names one.
     pub default: Option<Vec<(String, Value)>>,
     pub bench: BenchSpec,
+    /// The declared size points (`sizes(…)`), each naming some of the bench's size variables; empty
+    /// when the attribute has no `sizes(…)`. A cache entry stores the spec *at* one point
+    /// ([`KernelSpec::at`]), whose list is empty, so it serialises as a spec without buckets did and an
+    /// entry made before buckets existed keeps its key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<Vec<(String, i64)>>,
 }
+
+/// The most problem-size variables a kernel may declare: the run-time dispatch keys its cache on a
+/// fixed-size array of them, so that a lookup never allocates.
+pub const MAX_SIZES: usize = 8;
 
 /// How to benchmark a kernel: problem sizes, arguments, launch geometry and throughput.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,7 +162,7 @@ impl Access {
 }
 
 /// Top-level attribute keys, defined once.
-pub const KEYS: &[&str] = &["kernel", "entry", "space", "constraint", "default", "bench"];
+pub const KEYS: &[&str] = &["kernel", "entry", "space", "constraint", "default", "sizes", "bench"];
 /// Keys inside `bench(…)` that are not problem sizes.
 pub const BENCH_KEYS: &[&str] = &["args", "grid", "block", "shared", "bytes", "flops"];
 const ELEM_TYPES: &[&str] = &["f32", "f16", "bf16", "i32"];
@@ -162,6 +181,7 @@ pub enum Site {
     ArgValue(usize),
     Default,
     Space,
+    Sizes,
 }
 
 impl std::fmt::Display for Site {
@@ -177,6 +197,7 @@ impl std::fmt::Display for Site {
             Site::ArgValue(i) => write!(f, "bench args[{i}]"),
             Site::Default => f.write_str("default"),
             Site::Space => f.write_str("space"),
+            Site::Sizes => f.write_str("sizes"),
         }
     }
 }
@@ -277,6 +298,10 @@ impl KernelSpec {
         if let Some((p, _)) = self.params.iter().find(|(p, _)| sizes.contains(&p.as_str())) {
             out.push(self.invalid(Site::Space, &format!("`{p}` is both a parameter and a problem size")));
         }
+        if sizes.len() > MAX_SIZES {
+            out.push(self.invalid(Site::Sizes, &format!("{} problem sizes; at most {MAX_SIZES}", sizes.len())));
+        }
+        out.extend(self.bucket_problems(&sizes));
         if out.is_empty() {
             match self.space() {
                 Err(source) => out.push(SpecError::Space { kernel: self.name.clone(), source }),
@@ -290,6 +315,66 @@ impl KernelSpec {
             }
         }
         out
+    }
+
+    /// What is wrong with the `sizes(…)` points: unknown variables, values below 1, repeats.
+    fn bucket_problems(&self, sizes: &[&str]) -> Vec<SpecError> {
+        let mut out = Vec::new();
+        for point in &self.buckets {
+            for (name, value) in point {
+                if !sizes.contains(&name.as_str()) {
+                    let known = if sizes.is_empty() { "none".to_owned() } else { sizes.join(", ") };
+                    let hint = closest(name, sizes).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+                    out.push(self.invalid(
+                        Site::Sizes,
+                        &format!("`{name}` is not a problem size of bench(...) (sizes: {known}){hint}"),
+                    ));
+                } else if *value < 1 {
+                    out.push(self.invalid(Site::Sizes, &format!("`{name} = {value}`: a size is at least 1")));
+                }
+            }
+        }
+        if out.is_empty() {
+            let points = self.points();
+            for (i, p) in points.iter().enumerate() {
+                if points[..i].contains(p) {
+                    out.push(self.invalid(Site::Sizes, &format!("the point {} is given twice", point_text(p))));
+                }
+            }
+        }
+        out
+    }
+
+    /// The points the kernel is tuned at, each a value for every bench size variable in declaration
+    /// order: the `sizes(…)` points completed with the bench's values, or the bench sizes alone.
+    pub fn points(&self) -> Vec<Vec<(String, i64)>> {
+        if self.buckets.is_empty() {
+            return vec![self.bench.sizes.clone()];
+        }
+        self.buckets
+            .iter()
+            .map(|point| {
+                self.bench
+                    .sizes
+                    .iter()
+                    .map(|(n, v)| (n.clone(), point.iter().find(|(p, _)| p == n).map_or(*v, |(_, pv)| *pv)))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The spec at one point: the bench sizes replaced by the point's values and no buckets. This is
+    /// what one tune measures, what a cache entry stores and what its key is computed from, so adding
+    /// or removing a bucket leaves the other points' entries as they are.
+    pub fn at(&self, point: &[(String, i64)]) -> KernelSpec {
+        let mut spec = self.clone();
+        spec.buckets.clear();
+        for (name, value) in &mut spec.bench.sizes {
+            if let Some((_, v)) = point.iter().find(|(n, _)| n == name) {
+                *value = *v;
+            }
+        }
+        spec
     }
 
     pub(crate) fn invalid(&self, site: Site, message: &str) -> SpecError {
@@ -326,6 +411,11 @@ impl KernelSpec {
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
+}
+
+/// A point as `m=1024 n=1024 k=4096`, for messages and listings.
+pub fn point_text(point: &[(String, i64)]) -> String {
+    point.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Collects errors and combines them (serde's `Ctxt`).
@@ -366,6 +456,7 @@ struct Spans {
     args: Vec<Span>,
     default: Option<Span>,
     space: Option<Span>,
+    sizes: Option<Span>,
 }
 
 impl Spans {
@@ -380,6 +471,7 @@ impl Spans {
             Site::ArgLen(i) | Site::ArgValue(i) => self.args.get(*i).copied(),
             Site::Default => self.default,
             Site::Space => self.space,
+            Site::Sizes => self.sizes,
         }
     }
 }
@@ -399,6 +491,7 @@ struct RawSpec {
     bytes: Option<String>,
     flops: Option<String>,
     saw_bench: bool,
+    buckets: Option<Vec<Vec<(String, i64)>>>,
     spans: Spans,
 }
 
@@ -649,6 +742,17 @@ impl RawSpec {
                 }
                 self.default = Some(pairs);
             }
+            "sizes" => {
+                self.spans.sizes = Some(key.span());
+                let points = parse_buckets(meta.input, cx)?;
+                if self.buckets.is_some() {
+                    cx.error(key.span(), "`sizes` is given twice");
+                }
+                if points.is_empty() {
+                    cx.error(key.span(), "`sizes(...)` declares no point; give `sizes(n = [1024, 4096])` or leave it out");
+                }
+                self.buckets = Some(points);
+            }
             "bench" => {
                 self.saw_bench = true;
                 meta.parse_nested_meta(|p| self.bench_key(p, cx))?;
@@ -779,8 +883,89 @@ impl RawSpec {
                 bytes: self.bytes.clone(),
                 flops: self.flops.clone(),
             },
+            buckets: self.buckets.clone().unwrap_or_default(),
         })
     }
+}
+
+/// The contents of `sizes(…)`: `name = [v, …], …` (the cross product, first name slowest) or
+/// `[name = v, …], …` (points). Values are integer expressions of literals (`1 << 20`); a value that
+/// cannot be evaluated is recorded in `cx`, spanned, and left out.
+fn parse_buckets(input: ParseStream, cx: &mut Ctxt) -> syn::Result<Vec<Vec<(String, i64)>>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let value = |e: &syn::Expr, cx: &mut Ctxt| match eval_size(e, &[]) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            cx.push(err);
+            None
+        }
+    };
+    let mut points = Vec::new();
+    if content.peek(syn::token::Bracket) {
+        // Points: `[m = 1024, n = 256], [...]`.
+        while !content.is_empty() {
+            let inner;
+            bracketed!(inner in content);
+            let mut point: Vec<(String, i64)> = Vec::new();
+            while !inner.is_empty() {
+                let name: syn::Ident = inner.parse()?;
+                inner.parse::<Token![=]>()?;
+                let e: syn::Expr = inner.parse()?;
+                if point.iter().any(|(n, _)| *n == name.to_string()) {
+                    cx.error(name.span(), format!("`{name}` is given twice in one point"));
+                }
+                if let Some(v) = value(&e, cx) {
+                    point.push((name.to_string(), v));
+                }
+                if !inner.is_empty() {
+                    inner.parse::<Token![,]>()?;
+                }
+            }
+            if point.is_empty() {
+                cx.error(content.span(), "an empty point `[]`; a point names at least one size (`[n = 1024]`)");
+            }
+            points.push(point);
+            if !content.is_empty() {
+                content.parse::<Token![,]>()?;
+            }
+        }
+        return Ok(points);
+    }
+    // Lists per variable: `m = [1024, 4096], k = [4096]`.
+    let mut lists: Vec<(String, Vec<i64>)> = Vec::new();
+    while !content.is_empty() {
+        let name: syn::Ident = content.parse()?;
+        content.parse::<Token![=]>()?;
+        let inner;
+        bracketed!(inner in content);
+        let exprs = Punctuated::<syn::Expr, Token![,]>::parse_terminated(&inner)?;
+        if exprs.is_empty() {
+            cx.error(name.span(), format!("size `{name}` lists no value"));
+        }
+        if lists.iter().any(|(n, _)| *n == name.to_string()) {
+            cx.error(name.span(), format!("size `{name}` is given twice in sizes(...)"));
+        }
+        let values: Vec<i64> = exprs.iter().filter_map(|e| value(e, cx)).collect();
+        lists.push((name.to_string(), values));
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    points.push(Vec::new());
+    for (name, values) in &lists {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut p = p.clone();
+                    p.push((name.clone(), *v));
+                    p
+                })
+            })
+            .collect();
+    }
+    Ok(points.into_iter().filter(|p| !p.is_empty()).collect())
 }
 
 /// Why a source file's specs could not be found.
@@ -849,6 +1034,74 @@ mod tests {
     }
 
     #[test]
+    fn sizes_lists_take_the_cross_product_and_points_keep_the_bench_values() {
+        let grid = KernelSpec::parse(
+            "mm",
+            quote! {
+                kernel = "mm.cu", entry = "mm", space(b = [16]),
+                sizes(m = [1024, 1 << 12], k = [256, 512]),
+                bench(m = 4096, n = 4096, k = 4096, args = [out f32[m * n]], grid = "m / b", block = "b")
+            },
+        )
+        .unwrap();
+        let text: Vec<String> = grid.points().iter().map(|p| point_text(p)).collect();
+        assert_eq!(text, ["m=1024 n=4096 k=256", "m=1024 n=4096 k=512", "m=4096 n=4096 k=256", "m=4096 n=4096 k=512"]);
+        let points = KernelSpec::parse(
+            "mm",
+            quote! {
+                kernel = "mm.cu", entry = "mm", space(b = [16]),
+                sizes([m = 1024, n = 1024, k = 1024], [m = 16384, n = 256]),
+                bench(m = 4096, n = 4096, k = 4096, args = [out f32[m * n]], grid = "m / b", block = "b")
+            },
+        )
+        .unwrap();
+        let text: Vec<String> = points.points().iter().map(|p| point_text(p)).collect();
+        assert_eq!(text, ["m=1024 n=1024 k=1024", "m=16384 n=256 k=4096"]);
+        // The spec at a point has that point's sizes and no buckets: it serialises as a spec that never
+        // had any, so entries made before buckets existed keep their keys.
+        let at = points.at(&points.points()[1]);
+        assert_eq!(at.bench.sizes, [("m".into(), 16384), ("n".into(), 256), ("k".into(), 4096)]);
+        assert!(at.buckets.is_empty());
+        assert!(!serde_json::to_string(&at).unwrap().contains("buckets"));
+        assert!(serde_json::to_string(&points).unwrap().contains("\"buckets\""));
+        let mut plain = points.at(&points.bench.sizes);
+        plain.buckets.clear();
+        assert_eq!(plain.bench.sizes, points.bench.sizes);
+        // Without sizes(...), the one point is the bench's.
+        let one = KernelSpec::parse("vector_add", vector_add()).unwrap();
+        assert_eq!(one.points(), vec![one.bench.sizes.clone()]);
+    }
+
+    #[test]
+    fn bad_sizes_are_spanned_errors_naming_the_problem() {
+        let e = err(quote! {
+            kernel = "mm.cu", entry = "mm", space(b = [16]), sizes(mm = [1024]),
+            bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
+        });
+        assert!(e.contains("`mm` is not a problem size of bench(...) (sizes: m); did you mean `m`?"), "{e}");
+        let e = err(quote! {
+            kernel = "mm.cu", entry = "mm", space(b = [16]), sizes(m = [0, 1024, 1024]),
+            bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
+        });
+        assert!(e.contains("`m = 0`: a size is at least 1"), "{e}");
+        let e = err(quote! {
+            kernel = "mm.cu", entry = "mm", space(b = [16]), sizes(m = [2048, 2048]),
+            bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
+        });
+        assert!(e.contains("the point m=2048 is given twice"), "{e}");
+        let e = err(quote! {
+            kernel = "mm.cu", entry = "mm", space(b = [16]), sizes([m = x]),
+            bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
+        });
+        assert!(e.contains("unknown size `x`"), "{e}");
+        let e = err(quote! {
+            kernel = "mm.cu", entry = "mm", space(b = [16]), sizes(),
+            bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
+        });
+        assert!(e.contains("declares no point"), "{e}");
+    }
+
+    #[test]
     fn parses_the_design_example() {
         let s = KernelSpec::parse("vector_add", vector_add()).unwrap();
         assert_eq!(s.name, "vector_add");
@@ -913,7 +1166,7 @@ mod tests {
         );
         assert!(e.contains("unknown key `kernal`"), "{e}");
         assert!(e.contains("did you mean `kernel`"), "{e}");
-        assert!(e.contains("valid keys: kernel, entry, space, constraint, default, bench"), "{e}");
+        assert!(e.contains("valid keys: kernel, entry, space, constraint, default, sizes, bench"), "{e}");
         let e = err(
             quote! { kernel = "a.cu", entry = "e", space(b = [1]), bench(args = [out f32[1]], gird = "1", block = "b") },
         );
