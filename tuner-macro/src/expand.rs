@@ -8,11 +8,11 @@
 //!     include!(concat!(env!("OUT_DIR"), "/autotune/vector_add.rs"));  // Tuned, ENTRIES, tuned(), … (build.rs)
 //!     pub const SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", "cuda/vector_add.cu"));
 //!     pub const ENTRY: &str = "vector_add";
-//!     pub static KERNEL: ::tuner_runtime::__private::Kernel = …;
+//!     pub static KERNEL: ::tuner_runtime::__private::Kernel<Tuned> = …(&TABLE);
 //! }
 //! <vis> fn vector_add(…) -> … {
 //!     let TUNED: &'static vector_add_tuning::Tuned = vector_add_tuning::tuned();
-//!     let KERNEL: &'static ::tuner_runtime::__private::Kernel = &vector_add_tuning::KERNEL;
+//!     let KERNEL: &'static ::tuner_runtime::__private::Kernel<vector_add_tuning::Tuned> = &vector_add_tuning::KERNEL;
 //!     { <the original body> }
 //! }
 //! ```
@@ -78,12 +78,9 @@ fn expand(args: TokenStream, func: &ItemFn) -> syn::Result<TokenStream> {
             /// The kernel's `extern "C" __global__` entry point.
             pub const ENTRY: &str = #entry;
             /// The kernel, compiled with NVRTC and the tuned `-D` values at its first launch.
-            pub static KERNEL: ::tuner_runtime::__private::Kernel =
-                ::tuner_runtime::__private::Kernel::new(#name_lit, #file, SOURCE, ENTRY, params);
-
-            fn params() -> ::std::vec::Vec<(&'static str, ::tuner_runtime::__private::Value)> {
-                ::std::vec::Vec::from(tuned().params())
-            }
+            /// `KERNEL.plan(stream, &[sizes…])` picks the config for a launch's device and sizes.
+            pub static KERNEL: ::tuner_runtime::__private::Kernel<Tuned> =
+                ::tuner_runtime::__private::Kernel::new(#name_lit, #file, SOURCE, ENTRY, &TABLE);
         }
 
         #(#attrs)*
@@ -91,7 +88,7 @@ fn expand(args: TokenStream, func: &ItemFn) -> syn::Result<TokenStream> {
             #[allow(non_snake_case, unused_variables)]
             let TUNED: &'static #module::Tuned = #module::tuned();
             #[allow(non_snake_case, unused_variables)]
-            let KERNEL: &'static ::tuner_runtime::__private::Kernel = &#module::KERNEL;
+            let KERNEL: &'static ::tuner_runtime::__private::Kernel<#module::Tuned> = &#module::KERNEL;
             #block
         }
     })

@@ -111,6 +111,9 @@ pub fn stop_on_ctrl_c() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>,
     Ok(flag)
 }
 
+mod launch;
+pub use launch::LaunchError;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

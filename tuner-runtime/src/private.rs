@@ -8,39 +8,51 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 #[cfg(feature = "cuda")]
-use cudarc::driver::{CudaFunction, CudaModule, CudaStream};
+use cudarc::driver::{CudaFunction, CudaStream, LaunchConfig};
 
 use tuner_spec::config::Config;
 pub use tuner_spec::value::Value;
 
-/// A launcher's kernel: its embedded source, compiled with the tuned `-D` values at the first launch on
-/// each device and kept loaded after that (candle's `get_or_load_func`).
-pub struct Kernel {
+pub use crate::launch::{DeviceEntry, DeviceSlot, LaunchError, Pick, Table};
+
+/// A launcher's kernel: its embedded source, compiled with a config's `-D` values at the first launch of
+/// that config on each device and kept loaded after that (candle's `get_or_load_func`).
+pub struct Kernel<T: 'static> {
     name: &'static str,
     file: &'static str,
     source: &'static str,
     entry: &'static str,
-    params: fn() -> Vec<(&'static str, Value)>,
-    /// Loaded modules by device ordinal: one per device the process launches on.
+    table: &'static Table<T>,
+    /// Loaded functions by (device ordinal, config index).
     #[cfg(feature = "cuda")]
-    loaded: Mutex<Vec<(usize, Arc<CudaModule>)>>,
+    loaded: Mutex<Vec<(usize, usize, CudaFunction)>>,
 }
 
-impl Kernel {
-    /// `params` gives the tuned values for the running GPU (the generated `tuned().params()`).
+/// What one launch runs: the config chosen for its device and sizes, its launch configuration (from
+/// the attribute's `grid`, `block` and `shared` expressions) and the compiled function.
+#[cfg(feature = "cuda")]
+pub struct Plan<T: 'static> {
+    pub config: &'static T,
+    pub pick: Pick<T>,
+    pub launch: LaunchConfig,
+    pub function: CudaFunction,
+}
+
+impl<T: 'static> Kernel<T> {
+    /// `table` is the generated dispatch table (`TABLE`).
     pub const fn new(
         name: &'static str,
         file: &'static str,
         source: &'static str,
         entry: &'static str,
-        params: fn() -> Vec<(&'static str, Value)>,
-    ) -> Kernel {
+        table: &'static Table<T>,
+    ) -> Kernel<T> {
         Kernel {
             name,
             file,
             source,
             entry,
-            params,
+            table,
             #[cfg(feature = "cuda")]
             loaded: Mutex::new(Vec::new()),
         }
@@ -66,50 +78,64 @@ impl Kernel {
         self.entry
     }
 
-    /// The tuned config this process uses.
-    pub fn config(&self) -> Config {
-        let (names, values): (Vec<String>, Vec<Value>) =
-            (self.params)().into_iter().map(|(n, v)| (n.to_owned(), v)).unzip();
-        Config::new(names.into(), values)
+    /// The dispatch table.
+    pub fn table(&self) -> &'static Table<T> {
+        self.table
     }
 
-    /// The `-D` options the kernel is compiled with, as the benchmark compiled it when tuning.
+    /// The config this process uses at the bench sizes (device 0).
+    pub fn config(&self) -> Config {
+        let running = self.table.at_bench_running();
+        let index = self.table.configs().iter().position(|c| std::ptr::eq(c, running)).unwrap_or(0);
+        self.table.config(index)
+    }
+
+    /// The `-D` options the bench-size config is compiled with, as the benchmark compiled it when tuning.
     pub fn defines(&self) -> Vec<String> {
         tuner_spec::layout::defines(&self.config())
     }
 
-    /// The kernel function on `stream`'s device: compiled with NVRTC for the device's architecture and
-    /// loaded at the first call on that device, reused after that.
+    /// The config, launch configuration and function for a launch of `sizes` (the values of the
+    /// kernel's size variables, in declaration order: the generated `SIZES`) on `stream`'s device. The
+    /// choice is made once per device and sizes; a config is compiled with NVRTC at its first launch on a
+    /// device. A shape no config fits, not even the default, is [`LaunchError::NoFit`].
+    #[cfg(feature = "cuda")]
+    pub fn plan(&self, stream: &Arc<CudaStream>, sizes: &[i64]) -> Result<Plan<T>, LaunchError> {
+        let ordinal = stream.context().ordinal();
+        let pick = self.table.choose(self.table.device_of_ordinal(ordinal)?, sizes)?;
+        let function = self.function_of(stream, pick.index)?;
+        let g = pick.geometry;
+        let launch = LaunchConfig {
+            grid_dim: (g.grid[0], g.grid[1], g.grid[2]),
+            block_dim: (g.block[0], g.block[1], g.block[2]),
+            shared_mem_bytes: g.shared,
+        };
+        Ok(Plan { config: pick.config, pick, launch, function })
+    }
+
+    /// The kernel function on `stream`'s device for the bench-size config ([`Kernel::config`]).
     #[cfg(feature = "cuda")]
     pub fn function(&self, stream: &Arc<CudaStream>) -> Result<CudaFunction, tuner_cuda::CudaError> {
+        let running = self.table.at_bench_running();
+        let index = self.table.configs().iter().position(|c| std::ptr::eq(c, running)).unwrap_or(0);
+        self.function_of(stream, index)
+    }
+
+    /// Config `index` compiled for `stream`'s device and loaded, at its first use there.
+    #[cfg(feature = "cuda")]
+    fn function_of(&self, stream: &Arc<CudaStream>, index: usize) -> Result<CudaFunction, tuner_cuda::CudaError> {
         let ctx = stream.context();
         // A panic while holding the lock leaves the list as it was: still valid.
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        let module = match loaded.iter().find(|(ordinal, _)| *ordinal == ctx.ordinal()) {
-            Some((_, m)) => m.clone(),
-            None => {
-                let module = tuner_cuda::compile::load_module(ctx, self.name, self.file, self.source, &self.defines())?;
-                loaded.push((ctx.ordinal(), module.clone()));
-                module
-            }
-        };
-        tuner_cuda::compile::load_function(&module, self.entry)
+        if let Some((_, _, f)) = loaded.iter().find(|(o, i, _)| *o == ctx.ordinal() && *i == index) {
+            return Ok(f.clone());
+        }
+        let defines = tuner_spec::layout::defines(&self.table.config(index));
+        let module = tuner_cuda::compile::load_module(ctx, self.name, self.file, self.source, &defines)?;
+        let function = tuner_cuda::compile::load_function(&module, self.entry)?;
+        loaded.push((ctx.ordinal(), index, function.clone()));
+        Ok(function)
     }
-}
-
-/// The best config of one device, as the generated `ENTRIES` table lists it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeviceEntry<T: 'static> {
-    /// The GPU name the driver reports.
-    pub device: &'static str,
-    pub compute_capability: (u32, u32),
-    pub config: T,
-}
-
-/// The config of the entry matching the GPU `name` with `compute_capability`: both must be equal, since
-/// a config tuned for one GPU says little about another.
-pub fn select<T: Copy>(entries: &[DeviceEntry<T>], name: &str, compute_capability: (u32, u32)) -> Option<T> {
-    entries.iter().find(|e| e.device == name && e.compute_capability == compute_capability).map(|e| e.config)
 }
 
 /// The name and compute capability of the GPU this process runs on (device 0 of the visible devices),
@@ -129,24 +155,27 @@ pub fn running_device() -> Option<(String, (u32, u32))> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn selection_needs_name_and_compute_capability() {
-        let entries = [
-            DeviceEntry { device: "NVIDIA H100 80GB HBM3", compute_capability: (9, 0), config: 1 },
-            DeviceEntry { device: "NVIDIA A100-SXM4-80GB", compute_capability: (8, 0), config: 2 },
-        ];
-        assert_eq!(select(&entries, "NVIDIA H100 80GB HBM3", (9, 0)), Some(1));
-        assert_eq!(select(&entries, "NVIDIA A100-SXM4-80GB", (8, 0)), Some(2));
-        assert_eq!(select(&entries, "NVIDIA H100 80GB HBM3", (8, 0)), None);
-        assert_eq!(select(&entries, "NVIDIA L4", (8, 9)), None);
+    #[derive(Debug)]
+    struct Tuned {
+        block: i64,
+        vec: bool,
     }
+
+    fn values(t: &Tuned) -> Vec<Value> {
+        vec![Value::Int(t.block), Value::Bool(t.vec)]
+    }
+
+    const SPEC: &str = r#"{"name":"scale","kernel":"scale.cu","entry":"scale","params":[["block",[128,256]],["vec",[false,true]]],
+        "constraints":[],"default":null,
+        "bench":{"sizes":[["n",1024]],"args":[{"buffer":{"access":"out","elem":"f32","len":"n"}}],
+                 "grid":["n / block"],"block":["block"],"shared":null,"bytes":null,"flops":null}}"#;
+    static CONFIGS: [Tuned; 1] = [Tuned { block: 256, vec: true }];
+    static TABLE: Table<Tuned> = Table::new(SPEC, &["block", "vec"], &["n"], &CONFIGS, &[], values);
 
     #[test]
     fn kernels_compile_with_the_benchmarks_defines() {
-        fn params() -> Vec<(&'static str, Value)> {
-            vec![("block", Value::Int(256)), ("vec", Value::Bool(true))]
-        }
-        static K: Kernel = Kernel::new("scale", "scale.cu", "// source", "scale", params);
+        static K: Kernel<Tuned> = Kernel::new("scale", "scale.cu", "// source", "scale", &TABLE);
+        // No GPU in this process: the bench-size config is the default.
         assert_eq!(K.defines(), vec!["-DBLOCK=256".to_owned(), "-DVEC=1".to_owned()]);
         assert_eq!((K.name(), K.entry(), K.source()), ("scale", "scale", "// source"));
     }

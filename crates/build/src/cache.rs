@@ -1,17 +1,21 @@
-//! The tuning cache: one pretty-JSON file per kernel and device, committed with the crate.
+//! The tuning cache: one pretty-JSON file per kernel, device and size point, committed with the crate.
 //!
 //! # Keys
 //!
-//! A kernel's *content key* is blake3 over a format version, the blake3 of the kernel source bytes and the
-//! [`KernelSpec`] as JSON: it changes whenever the `.cu` file or the attribute changes. An entry's *cache
-//! key* adds the device's identity (name and compute capability, see [`tuner_spec::device`]). Every part is
+//! A kernel's *content key* at a size point is blake3 over a format version, the blake3 of the kernel
+//! source bytes and the [`KernelSpec`] *at that point* ([`KernelSpec::at`]: the bench sizes set to the
+//! point, no `sizes(…)` list) as JSON: it changes whenever the `.cu` file or the attribute changes, but not
+//! when another bucket is added or removed. An entry's *cache key* adds the device's identity (name and
+//! compute capability, see [`tuner_spec::device`]). A kernel without `sizes(…)` has one point, its bench
+//! sizes, whose spec serialises exactly as before buckets existed: its entries keep their keys. Every part is
 //! length-prefixed and the hasher is keyed for this use, so no two inputs can collide by concatenation.
 //!
 //! # Files
 //!
-//! An entry lives in `<dir>/<kernel>-<device slug>-<first 12 hex digits of the key>.json`, e.g.
-//! `kernels/autotune/vector_add-h100-80gb-hbm3-1a2b3c4d5e6f.json`: readable in a diff, unique per kernel,
-//! device and content. Like sqlx's offline data, each entry stores everything its key was computed from
+//! An entry lives in `<dir>/<kernel>-<device slug>-<sizes>-<first 12 hex digits of the key>.json`, e.g.
+//! `kernels/autotune/sgemm-h200-m1024-n1024-k1024-1a2b3c4d5e6f.json`: readable in a diff, unique per
+//! kernel, device, size and content. (Entries written before size buckets have no `<sizes>` part; they
+//! are read the same way.) Like sqlx's offline data, each entry stores everything its key was computed from
 //! (format version, source hash, full spec, full fingerprint) next to the result (best and default
 //! configs, their score and time, and how the tuning ran), so a read can verify the entry on its own.
 //!
@@ -117,6 +121,8 @@ pub enum Corruption {
     },
     #[error("`{field}` is {value}, which is not a plausible time in milliseconds (between {} and {})", TIME_RANGE_MS.0, TIME_RANGE_MS.1)]
     BadTime { field: &'static str, value: f64 },
+    #[error("the stored spec declares sizes(...); an entry is tuned at one point and stores the spec at it")]
+    Buckets,
 }
 
 /// Why an intact entry does not apply to the kernel as it is now.
@@ -126,6 +132,8 @@ pub enum Staleness {
     Source,
     #[error("the #[autotune] attribute changed since it was tuned")]
     Spec,
+    #[error("it was tuned at {0}, which the attribute's sizes(...) no longer declares")]
+    Size(String),
     #[error("an entry for the same GPU comes earlier in the lookup order ({})", .0.display())]
     Shadowed(PathBuf),
 }
@@ -169,6 +177,26 @@ pub struct Entry {
     pub default: Map<String, Json>,
     pub default_time_ms: Option<f64>,
     pub tuning: TuningInfo,
+    /// The configs measured first, in order, and where each came from (warm starts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub starts: Vec<Start>,
+}
+
+/// A config the tune measured before searching: the kernel's default, or the best config of another
+/// entry of the same kernel (another device or a neighbouring size).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Start {
+    /// `default`, or the file name of the entry it came from.
+    pub from: String,
+    pub config: Map<String, Json>,
+    /// Its time in this tune, when it ran.
+    pub time_ms: Option<f64>,
+}
+
+/// The content key of the declared `spec` at `point`.
+pub fn point_key(source_blake3: &str, spec: &KernelSpec, point: &[(String, i64)]) -> String {
+    content_key(source_blake3, &spec.at(point))
 }
 
 /// blake3 of a kernel's source bytes, hex.
@@ -206,7 +234,12 @@ pub fn short(key: &str) -> &str {
 impl Entry {
     /// The file name this entry is stored under.
     pub fn file_name(&self) -> String {
-        format!("{}-{}-{}.json", self.kernel, self.device.slug(), short(&self.key))
+        format!("{}-{}-{}-{}.json", self.kernel, self.device.slug(), sizes_slug(self.point()), short(&self.key))
+    }
+
+    /// The size point it was tuned at: its spec's bench sizes.
+    pub fn point(&self) -> &[(String, i64)] {
+        &self.spec.bench.sizes
     }
 
     /// The entry as written to disk: pretty JSON with a trailing newline.
@@ -247,9 +280,18 @@ impl Entry {
         if computed != entry.key {
             return Err(Corruption::KeyMismatch { stored: entry.key.clone(), computed });
         }
+        if !entry.spec.buckets.is_empty() {
+            return Err(Corruption::Buckets);
+        }
         let checked = entry.spec.check().map_err(|e| Corruption::Spec(Box::new(e)))?;
         config_in(checked.space(), &entry.best, "best")?;
         config_in(checked.space(), &entry.default, "default")?;
+        for start in &entry.starts {
+            config_in(checked.space(), &start.config, "start")?;
+            if let Some(v) = start.time_ms.filter(|v| !(TIME_RANGE_MS.0..=TIME_RANGE_MS.1).contains(v)) {
+                return Err(Corruption::BadTime { field: "starts[].time_ms", value: v });
+            }
+        }
         for (field, value) in [("best_time_ms", entry.best_time_ms), ("default_time_ms", entry.default_time_ms)] {
             if let Some(v) = value.filter(|v| !(TIME_RANGE_MS.0..=TIME_RANGE_MS.1).contains(v)) {
                 return Err(Corruption::BadTime { field, value: v });
@@ -268,12 +310,15 @@ impl Entry {
         config_in(space, &self.default, "default")
     }
 
-    /// Whether this entry was tuned for the kernel as it is now.
-    pub fn staleness(&self, source_blake3: &str, spec: &KernelSpec) -> Option<Staleness> {
+    /// Whether this entry was tuned for the kernel as it is now: the same source, a point the declared
+    /// spec lists, and the declared spec at that point.
+    pub fn staleness(&self, source_blake3: &str, declared: &KernelSpec) -> Option<Staleness> {
         if self.source_blake3 != source_blake3 {
             Some(Staleness::Source)
-        } else if self.spec != *spec {
+        } else if self.spec != declared.at(self.point()) {
             Some(Staleness::Spec)
+        } else if !declared.points().iter().any(|p| p == self.point()) {
+            Some(Staleness::Size(tuner_spec::spec::point_text(self.point())))
         } else {
             None
         }
@@ -285,8 +330,17 @@ impl Entry {
     }
 }
 
+/// A size point as a file-name part: `m1024-n1024-k1024` (names reduced to lowercase letters and digits).
+pub fn sizes_slug(point: &[(String, i64)]) -> String {
+    let part = |(n, v): &(String, i64)| {
+        let name: String = n.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
+        format!("{name}{v}")
+    };
+    point.iter().map(part).collect::<Vec<_>>().join("-")
+}
+
 /// Reads a JSON config object into a config of `space`, checking every value.
-fn config_in(space: &Space, map: &Map<String, Json>, which: &'static str) -> Result<Config, Corruption> {
+pub fn config_in(space: &Space, map: &Map<String, Json>, which: &'static str) -> Result<Config, Corruption> {
     space.config_of_json(map).map_err(|e| match e {
         JsonConfigError::NotScalar { param, found } => Corruption::NotScalar { which, param, found },
         JsonConfigError::Config(source) => Corruption::Config { which, source },
@@ -363,9 +417,19 @@ pub struct KernelCache {
 }
 
 impl KernelCache {
-    /// The fresh entry for `device`'s hardware, if any.
-    pub fn for_device(&self, device: &DeviceFingerprint) -> Option<&Cached> {
-        self.fresh.iter().find(|c| c.entry.device.same_hardware(device))
+    /// The fresh entry for `device`'s hardware at `point`, if any.
+    pub fn for_point(&self, device: &DeviceFingerprint, point: &[(String, i64)]) -> Option<&Cached> {
+        self.fresh.iter().find(|c| c.entry.device.same_hardware(device) && c.entry.point() == point)
+    }
+
+    /// The declared points `device` has no fresh entry for.
+    pub fn missing_on(&self, device: &DeviceFingerprint, spec: &KernelSpec) -> Vec<Vec<(String, i64)>> {
+        spec.points().into_iter().filter(|p| self.for_point(device, p).is_none()).collect()
+    }
+
+    /// The declared points no device has a fresh entry for.
+    pub fn missing_everywhere(&self, spec: &KernelSpec) -> Vec<Vec<(String, i64)>> {
+        spec.points().into_iter().filter(|p| !self.fresh.iter().any(|c| c.entry.point() == p.as_slice())).collect()
     }
 }
 
@@ -472,10 +536,11 @@ impl Cache {
             let cached = Cached { path, entry };
             match cached.entry.staleness(source_blake3, spec) {
                 Some(why) => out.stale.push((cached, why)),
-                None if out.for_device(&cached.entry.device).is_some() => {
-                    // The same hardware already has a fresh entry earlier in the lookup order: that one
-                    // wins, and this one is reported as left over.
-                    let winner = out.for_device(&cached.entry.device).map(|c| c.path.clone()).unwrap_or_default();
+                None if out.for_point(&cached.entry.device, cached.entry.point()).is_some() => {
+                    // The same hardware already has a fresh entry at this point earlier in the lookup
+                    // order: that one wins, and this one is reported as left over.
+                    let winner = out.for_point(&cached.entry.device, cached.entry.point());
+                    let winner = winner.map(|c| c.path.clone()).unwrap_or_default();
                     out.stale.push((cached, Staleness::Shadowed(winner)));
                 }
                 None => out.fresh.push(cached),
@@ -563,6 +628,7 @@ pub(crate) mod tests {
                 tuned_at: 0,
                 tool: "tuner-runtime test".into(),
             },
+            starts: vec![],
         }
     }
 
@@ -600,7 +666,7 @@ pub(crate) mod tests {
         let found = cache.lookup(&spec(), &source_hash(b"src")).unwrap();
         assert_eq!(found.fresh.len(), 1);
         assert_eq!(found.fresh[0].entry, e);
-        assert!(found.for_device(&h100()).is_some());
+        assert!(found.for_point(&h100(), &spec().bench.sizes).is_some());
         assert!(found.stale.is_empty() && found.corrupt.is_empty());
         assert_eq!(e.speedup(), Some(0.8 / 0.5));
         // Another kernel whose name starts the same is not picked up.
@@ -617,10 +683,52 @@ pub(crate) mod tests {
         let found = cache.lookup(&spec(), &source_hash(b"src v2")).unwrap();
         assert!(found.fresh.is_empty());
         assert_eq!(found.stale[0].1, Staleness::Source);
+        // Another bench size is another point: the entry is for a size the kernel no longer declares.
         let mut s2 = spec();
         s2.bench.sizes[0].1 = 1 << 21;
         let found = cache.lookup(&s2, &source_hash(b"src")).unwrap();
+        assert_eq!(found.stale[0].1, Staleness::Size("n=1048576".into()));
+        let mut s3 = spec();
+        s3.constraints[0] = "block * items <= 256".into();
+        let found = cache.lookup(&s3, &source_hash(b"src")).unwrap();
         assert_eq!(found.stale[0].1, Staleness::Spec);
+    }
+
+    /// Size buckets: each point has its own entry; adding a bucket keeps the other points' entries
+    /// (those made before buckets existed too), removing one makes its entry stale.
+    #[test]
+    fn entries_are_per_point_and_survive_new_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::with_dirs(vec![dir.path().to_owned()]);
+        let before = entry(&spec(), b"src", h100());
+        cache.write(&before).unwrap();
+        let mut bucketed = spec();
+        bucketed.buckets = vec![vec![("n".into(), 1 << 20)], vec![("n".into(), 1 << 26)]];
+        let found = cache.lookup(&bucketed, &source_hash(b"src")).unwrap();
+        assert_eq!(found.fresh.len(), 1, "{:?}", found.stale);
+        assert_eq!(found.missing_on(&h100(), &bucketed), vec![vec![("n".to_owned(), 1 << 26)]]);
+        assert_eq!(found.missing_everywhere(&bucketed).len(), 1);
+        // An entry at the other point, written under a name that says its size.
+        let big = entry(&bucketed.at(&[("n".into(), 1 << 26)]), b"src", h100());
+        let path = cache.write(&big).unwrap();
+        assert!(path.file_name().unwrap().to_str().unwrap().starts_with("vector_add-h100-80gb-hbm3-n67108864-"));
+        let found = cache.lookup(&bucketed, &source_hash(b"src")).unwrap();
+        assert_eq!(found.fresh.len(), 2);
+        assert!(found.missing_on(&h100(), &bucketed).is_empty());
+        assert_eq!(found.missing_on(&DeviceFingerprint { name: "NVIDIA H200".into(), ..h100() }, &bucketed).len(), 2);
+        // Dropping the 2^20 bucket leaves its entry stale, saying why.
+        bucketed.buckets.remove(0);
+        let found = cache.lookup(&bucketed, &source_hash(b"src")).unwrap();
+        assert_eq!(found.fresh.len(), 1);
+        assert_eq!(found.stale[0].1, Staleness::Size("n=1048576".into()));
+        // A hand edit that moves an entry to another size no longer matches its key, naming the file.
+        let mut moved = big.clone();
+        moved.spec.bench.sizes[0].1 = 1 << 20;
+        let text = moved.to_pretty_json();
+        let p = write_raw(dir.path(), &big.file_name(), &text);
+        let e = Entry::parse(text.as_bytes(), &p).unwrap_err();
+        assert!(e.to_string().contains(&p.display().to_string()), "{e}");
+        assert!(tuner_spec::error_chain(&e).contains("does not match the entry's contents"), "{e}");
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //! - `struct Tuned`: one field per declared parameter, typed from the declared values (integers that all
 //!   fit are `u32`, others `i64`; booleans `bool`; strings `&'static str`);
 //! - `Tuned::DEFAULT` and `Tuned::params()` (name/value pairs for the kernel's `-D` defines);
-//! - `ENTRIES`: the best config per device (name, compute capability), one per fresh cache entry;
-//! - `for_device(name, cc)`: that device's entry, else the default; `tuned()`: the same for the GPU
-//!   this process runs on, decided once at the first call;
+//! - `CONFIGS`: the distinct configs, the default first; `ENTRIES`: one per fresh cache entry, its device
+//!   (name, compute capability), the sizes it was tuned at and its config's index;
+//! - `SPEC`: the declared spec as JSON, whose constraints and launch geometry the dispatcher evaluates
+//!   at a launch's real sizes; `TABLE`: the dispatcher (`tuner_runtime::__private::Table`), which picks
+//!   a config per (device, sizes) once and caches it ([`tuner_spec::dispatch`] has the rules);
+//! - `for_device(name, cc)` and `tuned()`: the choice at the bench sizes, for launchers that do not pass
+//!   their sizes;
 //! - `SOURCES`: the cache files the values came from.
 //!
 //! # Cache files are data
@@ -29,8 +33,9 @@ use crate::cache::{Cached, Corruption};
 use tuner_spec::config::Config;
 use tuner_spec::space::{Space, SpaceError};
 use tuner_spec::spec::{KernelSpec, SpecError};
-use tuner_spec::CheckedSpec;
+use tuner_spec::dispatch::{Dispatch, TunedPoint};
 use tuner_spec::value::{Value, ValueType};
+use tuner_spec::CheckedSpec;
 
 /// Why a kernel's code could not be generated.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +61,8 @@ pub enum CodegenError {
         #[source]
         source: Box<Corruption>,
     },
+    #[error("kernel `{kernel}`: cannot build the dispatch table: {message}")]
+    Dispatch { kernel: String, message: String },
     #[error("cannot write generated code {path}")]
     Write {
         path: PathBuf,
@@ -79,7 +86,8 @@ struct Field {
     ty: FieldType,
 }
 
-/// Generates the items for `spec` from its fresh cache entries (any number, one per device).
+/// Generates the items for `spec` (the declared spec) from its fresh cache entries (any number: one per
+/// device and size point).
 pub fn generate(spec: &CheckedSpec, entries: &[Cached]) -> Result<TokenStream, CodegenError> {
     let kernel = spec.name.clone();
     let space = spec.space();
@@ -100,27 +108,34 @@ pub fn generate(spec: &CheckedSpec, entries: &[Cached]) -> Result<TokenStream, C
         };
         quote!((#name, #value))
     });
+    let param_names = fields.iter().map(|f| Literal::string(&f.name));
+    let size_names = spec.bench.sizes.iter().map(|(n, _)| Literal::string(n));
     let n_params = fields.len();
     let default_lit = literal(&fields, &default);
 
+    let (configs, indices) = configs_of(spec, entries)?;
     let mut entry_lits = Vec::with_capacity(entries.len());
     let mut sources = Vec::with_capacity(entries.len());
-    for cached in entries {
-        let bad = |e| CodegenError::Entry { path: cached.path.clone(), kernel: kernel.clone(), source: Box::new(e) };
-        let best = cached.entry.best_config(&space).map_err(bad)?;
-        let config = literal(&fields, &best);
+    for (cached, index) in entries.iter().zip(indices) {
         let device = Literal::string(&cached.entry.device.name);
         let (major, minor) = cached.entry.device.compute_capability;
         let (major, minor) = (Literal::u32_suffixed(major), Literal::u32_suffixed(minor));
+        let sizes = cached.entry.point().iter().map(|(_, v)| Literal::i64_suffixed(*v));
+        let index = Literal::usize_suffixed(index);
         entry_lits.push(quote! {
             ::tuner_runtime::__private::DeviceEntry {
                 device: #device,
                 compute_capability: (#major, #minor),
-                config: #config,
+                sizes: &[#(#sizes),*],
+                config: #index,
             }
         });
         sources.push(Literal::string(&display_name(&cached.path)));
     }
+    let config_lits = configs.iter().map(|c| literal(&fields, c));
+    // The declared spec (from the attribute in the source, never from a cache file) as a string
+    // literal: the dispatcher evaluates its constraints and launch geometry at a launch's sizes.
+    let spec_json = Literal::string(&serde_json::to_string(spec.spec()).expect("a spec always serialises"));
 
     let struct_doc = format!("The tuned parameters of `{kernel}`, typed as declared.");
     Ok(quote! {
@@ -131,7 +146,7 @@ pub fn generate(spec: &CheckedSpec, entries: &[Cached]) -> Result<TokenStream, C
         }
 
         impl Tuned {
-            /// The default config: what runs on a GPU that has no cache entry.
+            /// The default config: what runs where no cache entry applies.
             pub const DEFAULT: Tuned = #default_lit;
 
             /// The parameters as name/value pairs in declaration order, as the kernel's `-D` defines.
@@ -140,28 +155,87 @@ pub fn generate(spec: &CheckedSpec, entries: &[Cached]) -> Result<TokenStream, C
             }
         }
 
-        /// The best config per device, one per cache entry.
-        pub const ENTRIES: &[::tuner_runtime::__private::DeviceEntry<Tuned>] = &[#(#entry_lits,)*];
+        fn config_values(config: &Tuned) -> ::std::vec::Vec<::tuner_runtime::__private::Value> {
+            config.params().into_iter().map(|(_, v)| v).collect()
+        }
+
+        /// The parameter names, in declaration order.
+        pub const PARAMS: &[&str] = &[#(#param_names),*];
+
+        /// The problem-size variables, in declaration order: what a launch passes to `KERNEL.plan`.
+        pub const SIZES: &[&str] = &[#(#size_names),*];
+
+        /// The distinct configs of the entries, the default first.
+        pub const CONFIGS: &[Tuned] = &[#(#config_lits),*];
+
+        /// One per cache entry: a device, the sizes it was tuned at and its best config (an index into
+        /// `CONFIGS`).
+        pub const ENTRIES: &[::tuner_runtime::__private::DeviceEntry] = &[#(#entry_lits,)*];
 
         /// The cache files the entries were read from.
         pub const SOURCES: &[&str] = &[#(#sources,)*];
 
-        /// The config for the GPU named `name` with compute capability `compute_capability`: its entry's
-        /// best config, else the default.
+        /// The declared spec, as JSON.
+        pub const SPEC: &str = #spec_json;
+
+        /// The dispatch table: picks a config per device and launch sizes, cached.
+        pub static TABLE: ::tuner_runtime::__private::Table<Tuned> =
+            ::tuner_runtime::__private::Table::new(SPEC, PARAMS, SIZES, CONFIGS, ENTRIES, config_values);
+
+        /// The config for the GPU named `name` with compute capability `compute_capability` at the bench
+        /// sizes: the nearest entry (its own, else the nearest device's), else the default.
         pub fn for_device(name: &str, compute_capability: (u32, u32)) -> Tuned {
-            ::tuner_runtime::__private::select(ENTRIES, name, compute_capability).unwrap_or(Tuned::DEFAULT)
+            *TABLE.at_bench(name, compute_capability)
         }
 
-        /// The config for the GPU this process runs on, chosen once at the first call (the default when
-        /// no GPU is visible).
+        /// The config for the GPU this process runs on (device 0) at the bench sizes, chosen once (the
+        /// default when no GPU is visible). Launches that pass their sizes to `KERNEL.plan` get the
+        /// config chosen for those sizes and their stream's device instead.
         pub fn tuned() -> &'static Tuned {
-            static CHOSEN: ::std::sync::OnceLock<Tuned> = ::std::sync::OnceLock::new();
-            CHOSEN.get_or_init(|| match ::tuner_runtime::__private::running_device() {
-                ::std::option::Option::Some((name, cc)) => for_device(&name, cc),
-                ::std::option::Option::None => Tuned::DEFAULT,
-            })
+            TABLE.at_bench_running()
         }
     })
+}
+
+/// The distinct configs of `entries` (the default first) and each entry's index among them. Every
+/// entry's best config is checked against the declared space *at its point* (a tile that divides its
+/// own sizes need not divide the bench's); one that does not belong is an error naming the file.
+pub fn configs_of(spec: &CheckedSpec, entries: &[Cached]) -> Result<(Vec<Config>, Vec<usize>), CodegenError> {
+    let mut configs: Vec<Config> = vec![spec.default_config().clone()];
+    let mut indices = Vec::with_capacity(entries.len());
+    for cached in entries {
+        let bad =
+            |e| CodegenError::Entry { path: cached.path.clone(), kernel: spec.name.clone(), source: Box::new(e) };
+        let at = spec.at(cached.entry.point()).check().map_err(|e| bad(Corruption::Spec(Box::new(e))))?;
+        let best = cached.entry.best_config(at.space()).map_err(bad)?;
+        indices.push(match configs.iter().position(|c| *c == best) {
+            Some(i) => i,
+            None => {
+                configs.push(best);
+                configs.len() - 1
+            }
+        });
+    }
+    Ok((configs, indices))
+}
+
+/// The dispatcher the generated code builds at run time, built here from the same configs and entries:
+/// what `cargo autotune which` and `check --device` ask.
+pub fn dispatch_of(spec: &CheckedSpec, entries: &[Cached]) -> Result<Dispatch, CodegenError> {
+    let (configs, indices) = configs_of(spec, entries)?;
+    let points = entries
+        .iter()
+        .zip(indices)
+        .map(|(c, config)| TunedPoint {
+            device: c.entry.device.name.clone(),
+            compute_capability: c.entry.device.compute_capability,
+            sizes: c.entry.point().iter().map(|(_, v)| *v).collect(),
+            config,
+        })
+        .collect();
+    let values = configs.iter().map(|c| c.values().to_vec()).collect();
+    Dispatch::new(spec, values, points)
+        .map_err(|e| CodegenError::Dispatch { kernel: spec.name.clone(), message: e.to_string() })
 }
 
 /// The generated items as file contents.
@@ -317,6 +391,7 @@ mod tests {
                 tuned_at: 0,
                 tool: "test".into(),
             },
+            starts: vec![],
         };
         Cached { path: PathBuf::from(format!("/cache/{}", entry.file_name())), entry }
     }

@@ -56,7 +56,8 @@ use std::path::{Path, PathBuf};
 
 use tuner_search::Gpu;
 
-use crate::cache::{content_key, short, Cache, CacheError, Cached};
+use crate::cache::{point_key, short, Cache, CacheError, Cached};
+use tuner_spec::spec::point_text;
 use crate::codegen::CodegenError;
 use crate::scan::{scan_crate, Kernel, ScanError};
 pub use crate::settings::{is_truthy, SearchSettings, Settings, SettingsError, CACHE_DIR_ENV, OFFLINE_ENV};
@@ -76,14 +77,24 @@ pub enum Error {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(
-        "{OFFLINE_ENV} is set but there is no cached config for kernel `{kernel}` (content key {key}{stale}); \
+        "{OFFLINE_ENV} is set but there is no cached config for kernel `{kernel}`{at} (content key {key}{stale}); \
          searched {dirs}; run `cargo autotune tune --manifest-path {manifest}` on a GPU machine and commit the \
          entries it writes, or unset {OFFLINE_ENV}",
+        at = if .sizes.is_empty() { String::new() } else { format!(" at {}", .sizes.join("; ")) },
         dirs = .dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
         manifest = .manifest.display(),
         stale = if .stale.is_empty() { String::new() } else { format!("; stale: {}", .stale.join(", ")) },
     )]
-    OfflineMiss { kernel: String, key: String, dirs: Vec<PathBuf>, manifest: PathBuf, stale: Vec<String> },
+    OfflineMiss {
+        kernel: String,
+        /// The content key of the first missing point.
+        key: String,
+        /// The missing size points, when the kernel declares several.
+        sizes: Vec<String>,
+        dirs: Vec<PathBuf>,
+        manifest: PathBuf,
+        stale: Vec<String>,
+    },
     #[error("cannot write build-script output")]
     Output(#[source] std::io::Error),
     #[error("the benchmark worker this build script served as ended with status {0}")]
@@ -158,8 +169,8 @@ pub fn tune_crate_with(detect: DetectGpu<'_>) -> Result<(), Error> {
 pub enum Outcome {
     /// Baked from these cache files.
     Hit(Vec<PathBuf>),
-    /// Tuned here and written to this file.
-    Tuned(PathBuf),
+    /// Tuned here (one entry per missing size point) and written to these files.
+    Tuned(Vec<PathBuf>),
     /// No entry: the default config was baked.
     Default,
 }
@@ -207,62 +218,88 @@ fn build_kernel(
     if let Some(e) = found.corrupt.into_iter().next() {
         return Err(e.into());
     }
-    let mut fresh: Vec<Cached> = found.fresh;
     let stale: Vec<String> = found.stale.iter().map(|(c, why)| format!("{} ({why})", c.path.display())).collect();
+    let mut fresh: Vec<Cached> = found.fresh;
     let fix = format!("run `cargo autotune tune --manifest-path {}` on a GPU machine", manifest.display());
     let default = || kernel.spec.default_config().to_string();
+    let points = kernel.spec.points();
+    let sized = |p: &[(String, i64)]| if points.len() > 1 { format!(" at {}", point_text(p)) } else { String::new() };
 
     let outcome = match gpu {
-        Some(gpu) if !fresh.iter().any(|c| c.entry.device.same_hardware(gpu.fingerprint())) => {
-            match tune_here(env, cache, kernel, gpu) {
-                Ok(cached) => {
-                    let e = &cached.entry;
-                    let speedup = e.speedup().map(|s| format!(", {s:.2}x the default")).unwrap_or_default();
-                    d.warning(
-                        name,
-                        &format!(
-                            "tuned on {} in {:.0}s: best {}{speedup}; wrote {}; commit it",
-                            e.device.name,
-                            e.tuning.wall_seconds,
-                            serde_json::Value::Object(e.best.clone()),
-                            cached.path.display()
-                        ),
-                    )?;
-                    let path = cached.path.clone();
-                    fresh.push(cached);
-                    Outcome::Tuned(path)
-                }
-                Err(why) => {
-                    d.warning(
-                        name,
-                        &format!("could not tune on this GPU ({why}); using defaults {}; {fix}", default()),
-                    )?;
-                    outcome_of(&fresh)
+        Some(gpu) => {
+            let device = gpu.fingerprint().clone();
+            let missing: Vec<_> =
+                points.iter().filter(|p| !fresh.iter().any(|c| c.entry.device.same_hardware(&device) && c.entry.point() == p.as_slice())).cloned().collect();
+            let mut tuned = Vec::new();
+            for point in &missing {
+                match tune_here(env, cache, kernel, point, gpu, &fresh) {
+                    Ok(cached) => {
+                        let e = &cached.entry;
+                        let speedup = e.speedup().map(|s| format!(", {s:.2}x the default")).unwrap_or_default();
+                        d.warning(
+                            name,
+                            &format!(
+                                "tuned{} on {} in {:.0}s: best {}{speedup}; wrote {}; commit it",
+                                sized(point),
+                                e.device.name,
+                                e.tuning.wall_seconds,
+                                serde_json::Value::Object(e.best.clone()),
+                                cached.path.display()
+                            ),
+                        )?;
+                        tuned.push(cached.path.clone());
+                        fresh.push(cached);
+                    }
+                    Err(why) => {
+                        d.warning(
+                            name,
+                            &format!(
+                                "could not tune{} on this GPU ({why}); launches there use the nearest entry or the defaults {}; {fix}",
+                                sized(point),
+                                default()
+                            ),
+                        )?;
+                    }
                 }
             }
+            if tuned.is_empty() {
+                outcome_of(&fresh)
+            } else {
+                Outcome::Tuned(tuned)
+            }
         }
-        None if fresh.is_empty() && env.settings.offline => {
-            return Err(Error::OfflineMiss {
-                kernel: name.clone(),
-                key: short(&content_key(&kernel.source_blake3, &kernel.spec)).to_owned(),
-                dirs: cache.dirs().to_vec(),
-                manifest: manifest.to_owned(),
-                stale,
-            });
+        None => {
+            let missing: Vec<_> =
+                points.iter().filter(|p| !fresh.iter().any(|c| c.entry.point() == p.as_slice())).cloned().collect();
+            if let Some(first) = missing.first().filter(|_| env.settings.offline) {
+                return Err(Error::OfflineMiss {
+                    kernel: name.clone(),
+                    key: short(&point_key(&kernel.source_blake3, &kernel.spec, first)).to_owned(),
+                    sizes: if points.len() > 1 { missing.iter().map(|p| point_text(p)).collect() } else { Vec::new() },
+                    dirs: cache.dirs().to_vec(),
+                    manifest: manifest.to_owned(),
+                    stale,
+                });
+            }
+            if !missing.is_empty() {
+                let why = if stale.is_empty() { String::new() } else { format!(" (stale entries: {})", stale.join(", ")) };
+                let at = if points.len() > 1 {
+                    format!(" at {}", missing.iter().map(|p| point_text(p)).collect::<Vec<_>>().join("; "))
+                } else {
+                    String::new()
+                };
+                let fallback = if fresh.is_empty() {
+                    format!("using defaults {}", default())
+                } else {
+                    "launches there use the nearest tuned size".to_owned()
+                };
+                d.warning(
+                    name,
+                    &format!("no GPU and no cached config{at}{why}; {fallback}; {fix} and commit {}", cache.write_dir().display()),
+                )?;
+            }
+            outcome_of(&fresh)
         }
-        None if fresh.is_empty() => {
-            let why = if stale.is_empty() { String::new() } else { format!(" (stale entries: {})", stale.join(", ")) };
-            d.warning(
-                name,
-                &format!(
-                    "no GPU and no cached config{why}; using defaults {}; {fix} and commit {}",
-                    default(),
-                    cache.write_dir().display()
-                ),
-            )?;
-            Outcome::Default
-        }
-        _ => outcome_of(&fresh),
     };
     crate::codegen::write(&env.out_dir, &kernel.spec, &fresh)?;
     Ok(outcome)
@@ -276,18 +313,23 @@ fn outcome_of(fresh: &[Cached]) -> Outcome {
     }
 }
 
-/// Tunes `kernel` on `gpu` and writes the entry.
+/// Tunes `kernel` at `point` on `gpu`, warm-started from the kernel's `fresh` entries, and writes the
+/// entry.
 fn tune_here(
     env: &BuildEnv,
     cache: &Cache,
     kernel: &Kernel,
+    point: &[(String, i64)],
     gpu: &mut dyn Gpu,
+    fresh: &[Cached],
 ) -> Result<Cached, Box<dyn std::error::Error + Send + Sync>> {
     let device = gpu.fingerprint().clone();
     let source = String::from_utf8_lossy(&kernel.source).into_owned();
-    eprintln!("autotune: {}: tuning on {device}", kernel.spec.name);
-    let mut objective = gpu.objective(&kernel.spec, &source)?;
-    let entry = tune_kernel(&kernel.spec, &kernel.source_blake3, &device, &mut *objective, &env.settings.tune_options())
+    let spec = kernel.spec.at(point).check()?;
+    eprintln!("autotune: {}: tuning at {} on {device}", kernel.spec.name, point_text(point));
+    let warm = tuning::warm_starts(&spec, &device, fresh);
+    let mut objective = gpu.objective(&spec, &source)?;
+    let entry = tune_kernel(&spec, &kernel.source_blake3, &device, &mut *objective, &env.settings.tune_options(), &warm)
         .map_err(|e: TuningError| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
     let path = cache.write(&entry)?;
     Ok(Cached { path, entry })
@@ -375,7 +417,7 @@ pub(crate) mod tests {
         let mut gpu = FakeGpu::new(t._dir.path());
         let (r, out) = directives(&t.env, Some(&mut gpu));
         let path = match &r.unwrap()[0].1 {
-            Outcome::Tuned(p) => p.clone(),
+            Outcome::Tuned(p) => p[0].clone(),
             other => panic!("expected a tuning, got {other:?}"),
         };
         assert!(path.starts_with(t.env.crate_root.join("autotune")), "{}", path.display());
@@ -402,7 +444,7 @@ pub(crate) mod tests {
         let e = r.unwrap_err();
         let msg = format!("{e:?}");
         let kernel = crate::scan::scan_crate(&t.env.crate_root).unwrap().kernels.remove(0);
-        let key = short(&content_key(&kernel.source_blake3, &kernel.spec)).to_owned();
+        let key = short(&point_key(&kernel.source_blake3, &kernel.spec, &kernel.spec.bench.sizes)).to_owned();
         for want in [
             "AUTOTUNE_OFFLINE is set but there is no cached config for kernel `scale`",
             &key,
@@ -433,7 +475,8 @@ pub(crate) mod tests {
         let t = setup(false);
         let mut gpu = FakeGpu::new(t._dir.path());
         let r = directives(&t.env, Some(&mut gpu)).0.unwrap();
-        let Outcome::Tuned(path) = &r[0].1 else { panic!("not tuned") };
+        let Outcome::Tuned(paths) = &r[0].1 else { panic!("not tuned") };
+        let path = &paths[0];
         let text = std::fs::read_to_string(path).unwrap();
         std::fs::write(path, &text[..text.len() - 20]).unwrap();
         let e = directives(&t.env, None).0.unwrap_err();

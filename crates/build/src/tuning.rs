@@ -13,6 +13,15 @@
 //! region: on the H100 SGEMM table, starting there took the surrogate from 0.61 to 0.93 of 300 seeds
 //! within 2% of the optimum at 50 evaluations (docs/surrogate.md).
 //!
+//! # Warm starts
+//!
+//! A kernel tuned at several sizes or on several GPUs already knows good configs: after the default, a
+//! tune measures the best configs of the same kernel's other fresh entries ([`warm_starts`]: this GPU's
+//! entries at neighbouring sizes first, nearest first, then other GPUs' at the same size, then the rest by
+//! size distance), at most [`MAX_WARM_STARTS`], each valid at this point and measured once, counted in
+//! the budget exactly as the default is. The entry records each start, where it came from and its time
+//! ([`Start`]).
+//!
 //! Options come from the environment so that `cargo build` can be steered without code changes:
 //! `AUTOTUNE_STRATEGY` (`random`, `de`, `local`, `surrogate`, and with the `llm` feature `llm` and
 //! `hybrid`), `AUTOTUNE_MAX_EVALUATIONS`, `AUTOTUNE_SEED`, `AUTOTUNE_BATCH` (configs per model round
@@ -25,7 +34,8 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cache::{cache_key, config_json, Entry, TuningInfo, FORMAT_VERSION};
+use crate::cache::{cache_key, config_in, config_json, Cached, Entry, Start, TuningInfo, FORMAT_VERSION};
+use tuner_spec::dispatch::Dispatch;
 use tuner_spec::config::Config;
 use tuner_spec::device::DeviceFingerprint;
 use tuner_search::objective::{Objective, Outcome};
@@ -115,19 +125,72 @@ impl Objective for Lend<'_> {
     }
 }
 
-/// Tunes `spec` (whose kernel source hashes to `source_blake3`) on `device` with `objective`, and returns
-/// the cache entry to write.
+/// The most configs of other entries a tune measures first.
+pub const MAX_WARM_STARTS: usize = 4;
+
+/// A config to measure first, and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WarmStart {
+    pub config: Config,
+    /// The file name of the entry it is the best config of.
+    pub from: String,
+}
+
+/// The warm starts of a tune of `spec` (checked at its point) on `device`, from `others` (the kernel's
+/// fresh entries): see the module docs for the order. Configs that do not belong to this point's space
+/// (a tile that does not divide its sizes) or that repeat an earlier one (or the default) are left out.
+pub fn warm_starts(spec: &CheckedSpec, device: &DeviceFingerprint, others: &[Cached]) -> Vec<WarmStart> {
+    let here: Vec<i64> = spec.bench.sizes.iter().map(|(_, v)| *v).collect();
+    let mut ranked: Vec<(u8, f64, usize)> = others
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !(c.entry.device.same_hardware(device) && c.entry.point() == spec.bench.sizes.as_slice()))
+        .map(|(i, c)| {
+            let sizes: Vec<i64> = c.entry.point().iter().map(|(_, v)| *v).collect();
+            let distance = Dispatch::distance(&sizes, &here);
+            let rank = if c.entry.device.same_hardware(device) {
+                0
+            } else if distance == 0.0 {
+                1
+            } else {
+                2
+            };
+            (rank, distance, i)
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut out: Vec<WarmStart> = Vec::new();
+    for (_, _, i) in ranked {
+        let cached = &others[i];
+        let Ok(config) = config_in(spec.space(), &cached.entry.best, "best") else { continue };
+        if config == *spec.default_config() || out.iter().any(|w| w.config == config) {
+            continue;
+        }
+        let from = cached.path.file_name().map_or_else(|| cached.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        out.push(WarmStart { config, from });
+        if out.len() == MAX_WARM_STARTS {
+            break;
+        }
+    }
+    out
+}
+
+/// Tunes `spec` (checked at one size point; its kernel source hashes to `source_blake3`) on `device`
+/// with `objective`, measuring the default and then `warm` first, and returns the cache entry to write.
 pub fn tune_kernel(
     spec: &CheckedSpec,
     source_blake3: &str,
     device: &DeviceFingerprint,
     objective: &mut dyn KernelObjective,
     options: &TuneOptions,
+    warm: &[WarmStart],
 ) -> Result<Entry, TuningError> {
     let kernel = spec.name.clone();
     let space = spec.space().clone();
     let default = spec.default_config().clone();
     let started = Instant::now();
+    let mut first = vec![default.clone()];
+    first.extend(warm.iter().map(|w| w.config.clone()).filter(|c| *c != default));
 
     let (best, best_score, evaluations, valid) = {
         // The default is the search's first trial: the entry needs its time anyway, and the model-based
@@ -138,8 +201,8 @@ pub fn tune_kernel(
             .population_size(options.population_size)
             .verbose(options.verbose)
             .boxed_strategy(options.strategy.build_with(&options.strategy_options()))
-            .start_with(std::slice::from_ref(&default))
-            .expect("default_config is a point of the spec's space");
+            .start_with(&first)
+            .expect("the default and the warm starts are points of the spec's space");
         if let Some(stop) = &options.stop {
             tuner = tuner.stop_flag(stop.clone());
         }
@@ -155,6 +218,14 @@ pub fn tune_kernel(
     let default_time_ms = objective.time_ms(&default);
     let best_time_ms = objective.time_ms(&best);
     let tuned_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut starts = Vec::with_capacity(first.len());
+    if !warm.is_empty() {
+        starts.push(Start { from: "default".into(), config: config_json(&default), time_ms: default_time_ms });
+        for w in warm.iter().filter(|w| w.config != default) {
+            let time_ms = objective.time_ms(&w.config);
+            starts.push(Start { from: w.from.clone(), config: config_json(&w.config), time_ms });
+        }
+    }
     Ok(Entry {
         format_version: FORMAT_VERSION,
         key: cache_key(source_blake3, spec, device),
@@ -176,6 +247,7 @@ pub fn tune_kernel(
             tuned_at,
             tool: concat!("tuner-runtime ", env!("CARGO_PKG_VERSION")).to_owned(),
         },
+        starts,
     })
 }
 
@@ -224,7 +296,7 @@ mod tests {
         let mut r = replay();
         let spec = transpose_spec(&r);
         let options = TuneOptions { max_evaluations: 25, seed: 3, ..TuneOptions::default() };
-        let entry = tune_kernel(&spec, &source_hash(b"src"), &h100(), &mut r, &options).unwrap();
+        let entry = tune_kernel(&spec, &source_hash(b"src"), &h100(), &mut r, &options, &[]).unwrap();
         assert!(entry.speedup().unwrap() >= 1.0, "{entry:?}");
         // The default is the search's first trial, within the budget.
         assert_eq!(entry.tuning.evaluations, 25);

@@ -5,7 +5,8 @@
 //! space exactly as the build would. It lists each problem with the command that fixes it, and exits
 //! 1 when there is one:
 //!
-//! - a *miss*: no entry tuned for the current source and attribute (an offline build would fail);
+//! - a *miss*: a size point (`sizes(…)`, else the bench sizes) with no entry tuned for the current source
+//!   and attribute on any GPU (an offline build would fail); reported per point;
 //! - a *stale* entry: tuned for another version of the kernel, or left behind by a launcher that is gone;
 //! - an *invalid* entry: corrupt, hand-edited, or not fitting the declared space (the build would fail);
 //! - a *temporary file* left by a writer that was killed (`git add` would commit it); one whose writer
@@ -13,6 +14,11 @@
 //!
 //! Files in a cache directory that are no launcher's entries (`notes.json`) are reported as *strays*:
 //! builds never read them, so they are not a failure.
+//!
+//! The check is device-blind: an entry of any GPU covers its point, as it does for an offline build.
+//! `--device NAME` (with `--cc X.Y` when no entry names that GPU) asks about one GPU instead: each point
+//! that GPU has no entry of its own for is a *fallback*, reported with what a launch there would run
+//! (another size's entry, another GPU's, or the default), exactly as the generated code decides.
 //!
 //! Run from a workspace root (or given a workspace manifest), it checks every member that declares a
 //! launcher. Finding no launcher at all is an error naming what it looked at (exit 2): a check that
@@ -27,7 +33,8 @@ use serde_json::json;
 
 use super::crate_args::CrateArgs;
 use super::json::{emit, entry};
-use tuner_build::cache::{content_key, short, Cache};
+use tuner_build::cache::{point_key, short, Cache};
+use tuner_spec::spec::point_text;
 use tuner_build::scan::scan_crate;
 use tuner_build::Settings;
 
@@ -35,12 +42,21 @@ use tuner_build::Settings;
 pub struct CheckArgs {
     #[command(flatten)]
     pub krate: CrateArgs,
+    /// Check for one GPU (its name as the driver reports it, e.g. "NVIDIA H200"): every size point it
+    /// has no entry of its own for is reported with what it would fall back to.
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
+    /// The compute capability of `--device` (`9.0`); needed when no entry names that GPU.
+    #[arg(long, value_name = "MAJOR.MINOR", requires = "device", value_parser = crate::args::compute_capability)]
+    pub cc: Option<(u32, u32)>,
 }
 
 /// One thing `check` found wrong.
 #[derive(Debug)]
 pub enum Problem {
-    Miss { kernel: String, key: String },
+    Miss { kernel: String, key: String, sizes: Option<String> },
+    /// `--device`: a point that GPU has no entry of its own for, and what a launch there runs instead.
+    Fallback { kernel: String, device: String, sizes: String, runs: String },
     Stale { kernel: String, path: PathBuf, reason: String },
     Invalid { path: PathBuf, reason: String },
     /// The temporary file of a write whose writer is gone.
@@ -58,8 +74,15 @@ pub struct CrateCheck {
     pub lines: Vec<serde_json::Value>,
 }
 
-/// Checks the crate at `root`.
-pub fn check_crate(root: &std::path::Path, settings: &Settings) -> anyhow::Result<CrateCheck> {
+/// The GPU `check --device` asks about.
+#[derive(Clone, Debug)]
+pub struct DeviceQuery {
+    pub name: String,
+    pub compute_capability: Option<(u32, u32)>,
+}
+
+/// Checks the crate at `root` (for one GPU when `device` is given).
+pub fn check_crate(root: &std::path::Path, settings: &Settings, device: Option<&DeviceQuery>) -> anyhow::Result<CrateCheck> {
     let scan = scan_crate(root)?;
     for p in &scan.problems {
         eprintln!("warning: {}: {} (the compiler will report this too)", p.path.display(), p.message);
@@ -74,34 +97,73 @@ pub fn check_crate(root: &std::path::Path, settings: &Settings) -> anyhow::Resul
         kernels.push(name.clone());
         let found = cache.lookup(&k.spec, &k.source_blake3).with_context(|| format!("kernel `{name}`"))?;
         owned.extend(cache.files_of(&name)?);
-        for e in found.corrupt {
-            let path = match &e {
+        for e in &found.corrupt {
+            let path = match e {
                 tuner_build::cache::CacheError::Corrupt { path, .. } | tuner_build::cache::CacheError::Read { path, .. } => {
                     path.clone()
                 }
                 _ => PathBuf::new(),
             };
-            problems.push(Problem::Invalid { path, reason: tuner_spec::error_chain(&e) });
+            problems.push(Problem::Invalid { path, reason: tuner_spec::error_chain(e) });
         }
         for (c, why) in &found.stale {
             problems.push(Problem::Stale { kernel: name.clone(), path: c.path.clone(), reason: why.to_string() });
         }
-        if found.fresh.is_empty() {
+        let points = k.spec.points();
+        let several = points.len() > 1;
+        for point in found.missing_everywhere(&k.spec) {
             problems.push(Problem::Miss {
                 kernel: name.clone(),
-                key: short(&content_key(&k.source_blake3, &k.spec)).to_owned(),
+                key: short(&point_key(&k.source_blake3, &k.spec, &point)).to_owned(),
+                sizes: several.then(|| point_text(&point)),
             });
-        } else if let Err(e) = tuner_build::codegen::generate(&k.spec, &found.fresh) {
-            let path = match &e {
-                tuner_build::codegen::CodegenError::Entry { path, .. } => path.clone(),
-                _ => k.declared_in.clone(),
-            };
-            problems.push(Problem::Invalid { path, reason: tuner_spec::error_chain(&e) });
+        }
+        match tuner_build::codegen::dispatch_of(&k.spec, &found.fresh) {
+            Err(e) => {
+                let path = match &e {
+                    tuner_build::codegen::CodegenError::Entry { path, .. } => path.clone(),
+                    _ => k.declared_in.clone(),
+                };
+                problems.push(Problem::Invalid { path, reason: tuner_spec::error_chain(&e) });
+            }
+            Ok(dispatch) => {
+                if let Some(q) = device {
+                    let cc = q.compute_capability.or_else(|| {
+                        found.fresh.iter().find(|c| c.entry.device.name == q.name).map(|c| c.entry.device.compute_capability)
+                    });
+                    let Some(cc) = cc else {
+                        anyhow::bail!(
+                            "no entry of kernel `{name}` names the GPU \"{}\", so its compute capability is unknown; pass --cc (e.g. --cc 9.0)",
+                            q.name
+                        );
+                    };
+                    for point in &points {
+                        let own = found.fresh.iter().any(|c| {
+                            c.entry.device.name == q.name && c.entry.device.compute_capability == cc && c.entry.point() == point.as_slice()
+                        });
+                        if own {
+                            continue;
+                        }
+                        let sizes: Vec<i64> = point.iter().map(|(_, v)| *v).collect();
+                        let runs = match dispatch.choose(&q.name, cc, &sizes) {
+                            Ok(choice) => crate::which::describe(&dispatch, &found.fresh, &choice),
+                            Err(e) => e.to_string(),
+                        };
+                        problems.push(Problem::Fallback {
+                            kernel: name.clone(),
+                            device: q.name.clone(),
+                            sizes: point_text(point),
+                            runs,
+                        });
+                    }
+                }
+            }
         }
         let mut line = json!({
             "type": "kernel", "kernel": name, "declared_in": k.declared_in.display().to_string(),
             "source": k.source_path.display().to_string(),
-            "content_key": short(&content_key(&k.source_blake3, &k.spec)),
+            "content_key": short(&point_key(&k.source_blake3, &k.spec, &k.spec.bench.sizes)),
+            "sizes": points.iter().map(|p| point_text(p)).collect::<Vec<_>>(),
         });
         line["entries"] = found.fresh.iter().map(entry).collect();
         lines.push(line);
@@ -124,7 +186,8 @@ pub fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<i32> {
     let crates = args.krate.crates()?;
     let (mut kernels, mut problems, mut checked) = (0usize, 0usize, Vec::new());
     for root in &crates.roots {
-        let found = check_crate(root, settings)?;
+        let query = args.device.clone().map(|name| DeviceQuery { name, compute_capability: args.cc });
+        let found = check_crate(root, settings, query.as_ref())?;
         // A workspace member without launchers is not this tool's business.
         if crates.workspace && found.kernels.is_empty() && found.problems.is_empty() {
             continue;
@@ -161,9 +224,16 @@ fn report(root: &std::path::Path, found: &CrateCheck, json: bool) {
     let tune = format!("cargo autotune tune --manifest-path {}", manifest.display());
     for p in &found.problems {
         let (text, line) = match p {
-            Problem::Miss { kernel, key } => (
-                format!("miss: kernel `{kernel}` has no entry for its current source and attribute (content key {key}); run `{tune}` on a GPU machine and commit the entries"),
-                json!({"type": "miss", "kernel": kernel, "content_key": key, "device": null, "fix": tune}),
+            Problem::Miss { kernel, key, sizes } => (
+                format!(
+                    "miss: kernel `{kernel}` has no entry{} for its current source and attribute (content key {key}); run `{tune}` on a GPU machine and commit the entries",
+                    sizes.as_ref().map(|s| format!(" at {s}")).unwrap_or_default()
+                ),
+                json!({"type": "miss", "kernel": kernel, "content_key": key, "sizes": sizes, "device": null, "fix": tune}),
+            ),
+            Problem::Fallback { kernel, device, sizes, runs } => (
+                format!("fallback: kernel `{kernel}` at {sizes} has no entry for {device}; it runs {runs}; run `{tune}` on that GPU and commit the entries"),
+                json!({"type": "fallback", "kernel": kernel, "sizes": sizes, "device": device, "runs": runs, "fix": tune}),
             ),
             Problem::Stale { kernel, path, reason } => (
                 format!("stale: {} (kernel `{kernel}`): {reason}; delete it, or run `{tune}`, which replaces it", path.display()),
@@ -256,7 +326,7 @@ mod tests {
     #[test]
     fn a_fresh_entry_passes() {
         let dir = krate(true);
-        let c = check_crate(dir.path(), &Settings::default()).unwrap();
+        let c = check_crate(dir.path(), &Settings::default(), None).unwrap();
         assert_eq!(c.kernels, ["scale"]);
         assert!(c.problems.is_empty(), "{:?}", c.problems);
         assert_eq!(c.lines[0]["entries"].as_array().unwrap().len(), 1);
@@ -265,14 +335,14 @@ mod tests {
     #[test]
     fn no_entry_is_a_miss() {
         let dir = krate(false);
-        assert_eq!(kinds(&check_crate(dir.path(), &Settings::default()).unwrap().problems), ["miss"]);
+        assert_eq!(kinds(&check_crate(dir.path(), &Settings::default(), None).unwrap().problems), ["miss"]);
     }
 
     #[test]
     fn a_changed_kernel_makes_a_stale_entry_and_a_miss() {
         let dir = krate(true);
         std::fs::write(dir.path().join("cuda/scale.cu"), "// v2\n").unwrap();
-        let problems = check_crate(dir.path(), &Settings::default()).unwrap().problems;
+        let problems = check_crate(dir.path(), &Settings::default(), None).unwrap().problems;
         assert_eq!(kinds(&problems), ["stale", "miss"]);
         assert!(matches!(&problems[0], Problem::Stale { reason, .. } if reason.contains("kernel source changed")));
     }
@@ -289,7 +359,7 @@ mod tests {
             .unwrap();
         let text = std::fs::read_to_string(entry.path()).unwrap();
         std::fs::write(entry.path(), text.replacen("\"block\": 64", "\"block\": 65", 1)).unwrap();
-        let problems = check_crate(dir.path(), &Settings::default()).unwrap().problems;
+        let problems = check_crate(dir.path(), &Settings::default(), None).unwrap().problems;
         assert_eq!(kinds(&problems), ["invalid", "miss", "stale"], "{problems:?}");
         assert!(matches!(&problems[0], Problem::Invalid { reason, .. } if reason.contains("does not allow 65")));
         assert!(matches!(&problems[2], Problem::Stale { reason, .. } if reason.contains("no #[autotune] launcher")));

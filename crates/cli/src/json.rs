@@ -2,17 +2,22 @@
 //!
 //! Every line is one object with a `"type"`:
 //!
-//! - `kernel`: `{"type":"kernel","kernel","declared_in","source","content_key","entries":[{"path","device",
-//!   "compute_capability","best","best_time_ms","default_time_ms","speedup"}]}` (`list`, and `check` for each
-//!   kernel that is fine);
-//! - `miss`: `{"type":"miss","kernel","content_key","device","fix"}`: no fresh entry (for `device`, when
-//!   a GPU was asked; `null` otherwise);
+//! - `kernel`: `{"type":"kernel","kernel","declared_in","source","content_key","sizes":["m=1024 …"],
+//!   "entries":[{"path","device","compute_capability","sizes":{"m":1024,…},"best","best_time_ms",
+//!   "default_time_ms","speedup","starts"}]}` (`list`, and `check` for each kernel);
+//! - `miss`: `{"type":"miss","kernel","content_key","sizes","device","fix"}`: a size point with no fresh
+//!   entry on any GPU (`sizes` is `null` for a kernel with one point);
+//! - `fallback`: `{"type":"fallback","kernel","sizes","device","runs","fix"}` (`check --device`): a point
+//!   that GPU has no entry of its own for, and what a launch there runs;
+//! - `which`: `{"type":"which","kernel","device","compute_capability","sizes","config","source","entry",
+//!   "entry_device","entry_sizes","device_match","distance","passed_over","grid","block","shared"}`
+//!   (`which`): the config a launch runs, and why;
 //! - `stale`: `{"type":"stale","kernel","path","reason","fix"}`: an intact entry for another version of
 //!   the kernel, or an entry no launcher owns;
 //! - `invalid`: `{"type":"invalid","path","reason","fix"}`: a corrupt entry or one that does not fit the
 //!   declared space;
-//! - `tuned`: `{"type":"tuned","kernel","path","device","best","best_time_ms","default_time_ms","speedup",
-//!   "evaluations","wall_seconds"}` (`tune`);
+//! - `tuned`: `{"type":"tuned","kernel","sizes","path","device","best","best_time_ms","default_time_ms",
+//!   "speedup","evaluations","wall_seconds","starts"}` (`tune`, one per size point tuned);
 //! - `summary`: `{"type":"summary","kernels","problems"}` (`check`), or `{"type":"summary","kernels",
 //!   "tuned","skipped"}` (`tune`), always last.
 //!
@@ -34,9 +39,11 @@ pub fn entry(c: &Cached) -> Value {
         "path": c.path.display().to_string(),
         "device": e.device.name,
         "compute_capability": [e.device.compute_capability.0, e.device.compute_capability.1],
+        "sizes": e.point().iter().map(|(n, v)| (n.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "best": e.best,
         "best_time_ms": e.best_time_ms,
         "default_time_ms": e.default_time_ms,
         "speedup": e.speedup(),
+        "starts": e.starts,
     })
 }

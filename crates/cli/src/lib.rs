@@ -20,6 +20,7 @@ mod progress;
 mod record;
 mod replay;
 mod tune;
+mod which;
 
 pub use interrupt::INTERRUPTED;
 use tuner_build::Settings;
@@ -44,8 +45,10 @@ pub enum Command {
     Tune(tune::TuneArgs),
     /// Check that every kernel of a crate has a fresh, valid cache entry (exit 1 listing problems); no GPU.
     Check(check::CheckArgs),
-    /// List each kernel, its devices, best config and speed-up over the default.
+    /// List each kernel, its sizes and devices, best config and speed-up over the default.
     List(list::ListArgs),
+    /// Say which config a launch runs on a GPU at some sizes, and why (device fallback, nearest size); no GPU.
+    Which(which::WhichArgs),
     /// Measure a strategy's search efficiency on a recorded table over many seeds and budgets (JSON Lines).
     Bench(bench::BenchArgs),
     /// Measure every config of a kernel's space (or a sample) on this GPU and write a table.
@@ -90,6 +93,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
         Command::Tune(args) => tune::run(args, settings),
         Command::Check(args) => check::run(args, settings),
         Command::List(args) => list::run(args, settings),
+        Command::Which(args) => which::run(args, settings),
         Command::Bench(args) => bench::run(args, settings),
         Command::Record(args) => record::run(args),
         Command::Worker => Ok(worker()),

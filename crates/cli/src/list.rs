@@ -1,12 +1,14 @@
-//! `cargo autotune list`: each kernel of a crate, the devices it has entries for, the best config and
-//! its speed-up over the default. Needs no GPU.
+//! `cargo autotune list`: each kernel of a crate, its size points, the devices it has entries for at
+//! each, the best config and its speed-up over the default, and where the tune's warm starts came from.
+//! Needs no GPU.
 
 use clap::Args;
 use serde_json::json;
 
 use super::crate_args::CrateArgs;
 use super::json::{emit, entry};
-use tuner_build::cache::{content_key, short, Cache};
+use tuner_build::cache::{point_key, short, Cache};
+use tuner_spec::spec::point_text;
 use tuner_build::scan::scan_crate;
 use tuner_build::Settings;
 
@@ -37,12 +39,14 @@ fn list_crate(root: &std::path::Path, settings: &Settings, json: bool) -> anyhow
     let mut broken = 0;
     for k in &scan.kernels {
         let found = cache.lookup(&k.spec, &k.source_blake3)?;
-        let key = short(&content_key(&k.source_blake3, &k.spec)).to_owned();
+        let key = short(&point_key(&k.source_blake3, &k.spec, &k.spec.bench.sizes)).to_owned();
+        let points = k.spec.points();
         broken += found.corrupt.len();
         if json {
             let mut line = json!({
                 "type": "kernel", "kernel": k.spec.name, "declared_in": k.declared_in.display().to_string(),
                 "source": k.source_path.display().to_string(), "content_key": key,
+                "sizes": points.iter().map(|p| point_text(p)).collect::<Vec<_>>(),
             });
             line["entries"] = found.fresh.iter().map(entry).collect();
             line["invalid"] = found.corrupt.iter().map(|e| serde_json::Value::from(tuner_spec::error_chain(e))).collect();
@@ -56,19 +60,32 @@ fn list_crate(root: &std::path::Path, settings: &Settings, json: bool) -> anyhow
         } else if found.fresh.is_empty() {
             println!("  no entry: builds use the default; run `cargo autotune tune` on a GPU machine");
         }
-        for c in &found.fresh {
-            let e = &c.entry;
-            let speedup = e.speedup().map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into());
-            println!(
-                "  {}: best {} {} (default {}, {speedup}); {} evaluations, {}, driver {}",
-                e.device.name,
-                serde_json::Value::Object(e.best.clone()),
-                ms(e.best_time_ms),
-                ms(e.default_time_ms),
-                e.tuning.evaluations,
-                e.tuning.strategy,
-                e.device.driver.as_deref().unwrap_or("?"),
-            );
+        for point in &points {
+            let here: Vec<_> = found.fresh.iter().filter(|c| c.entry.point() == point.as_slice()).collect();
+            let indent = if points.len() > 1 {
+                let missing = if here.is_empty() { ": no entry (launches use the nearest tuned size)" } else { "" };
+                println!("  at {}{missing}", point_text(point));
+                "    "
+            } else {
+                "  "
+            };
+            for c in here {
+                let e = &c.entry;
+                let speedup = e.speedup().map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into());
+                println!(
+                    "{indent}{}: best {} {} (default {}, {speedup}); {} evaluations, {}, driver {}",
+                    e.device.name,
+                    serde_json::Value::Object(e.best.clone()),
+                    ms(e.best_time_ms),
+                    ms(e.default_time_ms),
+                    e.tuning.evaluations,
+                    e.tuning.strategy,
+                    e.device.driver.as_deref().unwrap_or("?"),
+                );
+                for s in e.starts.iter().filter(|s| s.from != "default") {
+                    println!("{indent}  warm start from {}: {}", s.from, ms(s.time_ms));
+                }
+            }
         }
         for (c, why) in &found.stale {
             println!("  stale: {} ({why})", c.path.display());

@@ -2,9 +2,12 @@
 //! building the crate, so a GPU box needs only this binary (built with the `cuda` feature), the crate's
 //! sources and a driver.
 //!
-//! A kernel that already has a fresh entry for this GPU is skipped unless `--force`. A new entry replaces
-//! the stale entries of the same kernel and hardware, so the cache directory holds one file per kernel and
-//! device and `cargo autotune check` passes afterwards.
+//! Each size point of a kernel (`sizes(…)`, else the bench sizes) is tuned on its own; a point that
+//! already has a fresh entry for this GPU is skipped unless `--force`. Each tune measures the default and
+//! then the best configs of the kernel's other entries first (warm starts: this GPU's neighbouring sizes,
+//! other GPUs at the same size), and prints its wall time. A new entry replaces the stale entries of the
+//! same kernel, hardware and point (and those at points the kernel no longer declares), so the cache
+//! directory holds one file per kernel, device and point and `cargo autotune check` passes afterwards.
 
 use std::path::{Path, PathBuf};
 
@@ -17,9 +20,10 @@ use super::json::emit;
 use crate::interrupt;
 #[cfg(feature = "cuda")]
 use crate::interrupt::INTERRUPTED;
-use tuner_build::cache::Cache;
+use tuner_build::cache::{Cache, Staleness};
 use tuner_build::scan::{scan_crate, Scan};
-use tuner_build::tuning::{tune_kernel, TuneOptions, TuningError};
+use tuner_build::tuning::{tune_kernel, warm_starts, TuneOptions, TuningError};
+use tuner_spec::spec::point_text;
 use tuner_build::Settings;
 use tuner_search::strategy::StrategyKind;
 use tuner_search::Gpu;
@@ -174,54 +178,87 @@ pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Resul
             if let Some(e) = found.corrupt.first() {
                 eprintln!("warning: {e}");
             }
-            if let Some(hit) = found.for_device(&device).filter(|_| !args.force) {
-                eprintln!("{name}: up to date ({})", hit.path.display());
-                summary.skipped += 1;
-                continue;
-            }
-            let source = String::from_utf8_lossy(&k.source).into_owned();
-            eprintln!("{name}: tuning ({} evaluations, {})", options.max_evaluations, options.strategy.name());
-            let mut objective = gpu
-                .objective(&k.spec, &source)
-                .map_err(|e| anyhow::anyhow!(e))
-                .with_context(|| format!("kernel `{name}`"))?;
-            let entry = match tune_kernel(&k.spec, &k.source_blake3, &device, &mut *objective, options) {
-                Ok(entry) => entry,
-                Err(e @ TuningError::Interrupted { .. }) => {
-                    eprintln!("{e}");
-                    summary.interrupted = true;
-                    break 'crates;
+            let points = k.spec.points();
+            let sized = |p: &[(String, i64)]| if points.len() > 1 { format!(" at {}", point_text(p)) } else { String::new() };
+            let mut fresh = found.fresh.clone();
+            for point in &points {
+                if let Some(hit) = found.for_point(&device, point).filter(|_| !args.force) {
+                    eprintln!("{name}{}: up to date ({})", sized(point), hit.path.display());
+                    summary.skipped += 1;
+                    continue;
                 }
-                Err(e) => return Err(e.into()),
-            };
-            drop(objective);
-            let path = cache.write(&entry)?;
-            // Older entries of this kernel on this hardware are superseded; only the directory written to
-            // is cleaned, never one that is only read.
-            let superseded = found.stale.iter().map(|(c, _)| c).chain(&found.fresh).filter(|c| {
-                c.entry.device.same_hardware(&device) && c.path != path && c.path.starts_with(cache.write_dir())
-            });
-            for old in superseded {
-                std::fs::remove_file(&old.path).with_context(|| format!("cannot remove {}", old.path.display()))?;
-                eprintln!("{name}: removed superseded {}", old.path.display());
+                let spec = k.spec.at(point).check().with_context(|| format!("kernel `{name}`{}", sized(point)))?;
+                let source = String::from_utf8_lossy(&k.source).into_owned();
+                let warm = warm_starts(&spec, &device, &fresh);
+                eprintln!(
+                    "{name}{}: tuning ({} evaluations, {}{})",
+                    sized(point),
+                    options.max_evaluations,
+                    options.strategy.name(),
+                    if warm.is_empty() { String::new() } else { format!(", {} warm starts", warm.len()) }
+                );
+                let started = std::time::Instant::now();
+                let mut objective = gpu
+                    .objective(&spec, &source)
+                    .map_err(|e| anyhow::anyhow!(e))
+                    .with_context(|| format!("kernel `{name}`"))?;
+                let entry = match tune_kernel(&spec, &k.source_blake3, &device, &mut *objective, options, &warm) {
+                    Ok(entry) => entry,
+                    Err(e @ TuningError::Interrupted { .. }) => {
+                        eprintln!("{e}");
+                        summary.interrupted = true;
+                        break 'crates;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                drop(objective);
+                let path = cache.write(&entry)?;
+                // Older entries of this kernel on this hardware at this point are superseded; only the
+                // directory written to is cleaned, never one that is only read.
+                let superseded = found
+                    .stale
+                    .iter()
+                    .map(|(c, why)| (c, matches!(why, Staleness::Size(_))))
+                    .chain(found.fresh.iter().map(|c| (c, false)))
+                    .filter(|(c, undeclared)| {
+                        c.entry.device.same_hardware(&device)
+                            && (c.entry.point() == point.as_slice() || *undeclared)
+                            && c.path != path
+                            && c.path.starts_with(cache.write_dir())
+                    })
+                    .map(|(c, _)| c);
+                for old in superseded {
+                    if old.path.exists() {
+                        std::fs::remove_file(&old.path).with_context(|| format!("cannot remove {}", old.path.display()))?;
+                        eprintln!("{name}: removed superseded {}", old.path.display());
+                    }
+                }
+                let speedup = entry.speedup();
+                let wall = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "{name}{}: best {} {:.4} ms (default {:.4} ms, {}) in {wall:.1} s -> {}",
+                    sized(point),
+                    serde_json::Value::Object(entry.best.clone()),
+                    entry.best_time_ms.unwrap_or(f64::NAN),
+                    entry.default_time_ms.unwrap_or(f64::NAN),
+                    speedup.map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
+                    path.display()
+                );
+                if args.krate.json {
+                    let sizes: serde_json::Map<String, serde_json::Value> =
+                        point.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+                    emit(json!({
+                        "type": "tuned", "kernel": name, "sizes": sizes, "path": path.display().to_string(),
+                        "device": device.name, "best": entry.best, "best_time_ms": entry.best_time_ms,
+                        "default_time_ms": entry.default_time_ms, "speedup": speedup,
+                        "evaluations": entry.tuning.evaluations, "wall_seconds": wall,
+                        "starts": entry.starts,
+                    }));
+                }
+                fresh.retain(|c| !(c.entry.device.same_hardware(&device) && c.entry.point() == point.as_slice()));
+                fresh.push(tuner_build::cache::Cached { path, entry });
+                summary.tuned += 1;
             }
-            let speedup = entry.speedup();
-            eprintln!(
-                "{name}: best {} {:.4} ms (default {:.4} ms, {}) -> {}",
-                serde_json::Value::Object(entry.best.clone()),
-                entry.best_time_ms.unwrap_or(f64::NAN),
-                entry.default_time_ms.unwrap_or(f64::NAN),
-                speedup.map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
-                path.display()
-            );
-            if args.krate.json {
-                emit(json!({
-                    "type": "tuned", "kernel": name, "path": path.display().to_string(), "device": device.name,
-                    "best": entry.best, "best_time_ms": entry.best_time_ms, "default_time_ms": entry.default_time_ms,
-                    "speedup": speedup, "evaluations": entry.tuning.evaluations, "wall_seconds": entry.tuning.wall_seconds,
-                }));
-            }
-            summary.tuned += 1;
         }
     }
     if args.krate.json {

@@ -314,6 +314,16 @@ impl KernelSpec {
                 }
             }
         }
+        if out.is_empty() && !self.buckets.is_empty() {
+            // Every point must have a config to tune: a tile that divides no declared size is a mistake
+            // to report now, not a tune that fails on the GPU later.
+            for point in self.points() {
+                if let Err(e) = self.at(&point).space() {
+                    let at = point_text(&point);
+                    out.push(self.invalid(Site::Sizes, &format!("at {at}: {}", crate::error_chain(&e))));
+                }
+            }
+        }
         out
     }
 
