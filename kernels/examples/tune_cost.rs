@@ -98,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = DeviceFingerprint::from(&bench.device);
     let mut timed = Timed { bench, compile: Duration::ZERO, measure: Duration::ZERO, batches: 0 };
     let t = Instant::now();
-    let entry = tune_kernel(&k.spec, &k.source_blake3, &device, &mut timed, &options)?;
+    let entry = tune_kernel(&k.spec, &k.source_blake3, &device, &mut timed, &options, &[])?;
     let search = t.elapsed();
     let configs = timed.bench.evaluations.len();
     let compile_sum: f64 = timed.bench.evaluations.iter().filter_map(|e| e.compile_ms).sum();

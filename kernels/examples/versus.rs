@@ -118,7 +118,7 @@ impl Rows {
 
 /// `kernel` compiled with `params` (the declared default) as the launcher would compile it, so the
 /// default config runs the same source and flags as the tuned one.
-fn load_with(ctx: &Arc<CudaContext>, kernel: &Kernel, params: &[(&'static str, Value)]) -> Result<CudaFunction> {
+fn load_with<T>(ctx: &Arc<CudaContext>, kernel: &Kernel<T>, params: &[(&'static str, Value)]) -> Result<CudaFunction> {
     let names: Vec<String> = params.iter().map(|(n, _)| (*n).to_owned()).collect();
     let values: Vec<Value> = params.iter().map(|(_, v)| v.clone()).collect();
     let config = tuner_runtime::Config::new(names.into(), values);

@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaStream, PushKernelArg};
 use tuner_runtime::autotune;
 
-use crate::{dim, int, same_len, KernelError};
+use crate::{int, same_len, KernelError};
 
 #[autotune(
     kernel = "cuda/attention.cu", entry = "attention",
@@ -36,22 +36,9 @@ pub fn attention(
 ) -> Result<(), KernelError> {
     let len = bh * seq * 64;
     same_len("attention", &[("bh * seq * 64", len), ("q", q.len()), ("k", k.len()), ("v", v.len()), ("o", o.len())])?;
-    let (bq, bkv) = (TUNED.bq as usize, TUNED.bkv as usize);
-    if seq % bq != 0 || seq % bkv != 0 {
-        return Err(KernelError::Tiles {
-            kernel: "attention",
-            shape: format!("seq {seq}"),
-            tiles: format!("bq {bq}, bkv {bkv}"),
-        });
-    }
-    let function = KERNEL.function(stream)?;
-    let config = LaunchConfig {
-        grid_dim: (dim("attention", "grid x", seq / bq)?, dim("attention", "grid y", bh)?, 1),
-        block_dim: (TUNED.bq / TUNED.rows, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    let plan = KERNEL.plan(stream, &[bh as i64, seq as i64, 64])?;
     let seq = int("attention", "seq", seq)?;
-    // SAFETY: Q, K, V and O hold bh * seq * 64 halves each (checked), and the tiles divide `seq`.
-    unsafe { stream.launch_builder(&function).arg(q).arg(k).arg(v).arg(o).arg(&seq).launch(config) }?;
+    // SAFETY: Q, K, V and O hold bh * seq * 64 halves each (checked), and the plan's tiles divide `seq`.
+    unsafe { stream.launch_builder(&plan.function).arg(q).arg(k).arg(v).arg(o).arg(&seq).launch(plan.launch) }?;
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! `src/<name>.rs`. The tuned configs come from the committed cache in `autotune/` (see `cargo autotune
 //! list`); a GPU without an entry runs each kernel's declared default.
 //!
-//! Launchers take cudarc buffers on a stream, check the shapes against the tuned tiles, compile the kernel
-//! with the tuned `-D` values at the first launch on each device, and launch it. fp16 buffers are passed
+//! Launchers take cudarc buffers on a stream, check the buffer lengths, ask `KERNEL.plan` for the config
+//! tuned nearest the launch's sizes on the stream's GPU (a config whose tiles fit them; else the default)
+//! with its grid and block from the attribute, compile it with NVRTC at its first launch on each device,
+//! and launch it. fp16 buffers are passed
 //! as `u16` bit patterns.
 
 pub mod attention;
@@ -22,12 +24,12 @@ pub use vector_add::vector_add;
 pub enum KernelError {
     #[error(transparent)]
     Cuda(#[from] tuner_runtime::cuda::CudaError),
+    #[error(transparent)]
+    Plan(#[from] tuner_runtime::LaunchError),
     #[error("CUDA launch failed")]
     Launch(#[from] cudarc::driver::DriverError),
     #[error("kernel `{kernel}`: {what} is {found}, expected {expected}")]
     Shape { kernel: &'static str, what: &'static str, found: usize, expected: usize },
-    #[error("kernel `{kernel}`: the tuned tiles ({tiles}) do not divide the problem ({shape})")]
-    Tiles { kernel: &'static str, shape: String, tiles: String },
     #[error("kernel `{kernel}`: {what} = {value} does not fit the kernel's 32-bit argument")]
     TooLarge { kernel: &'static str, what: &'static str, value: usize },
 }
@@ -51,10 +53,6 @@ pub(crate) fn int(kernel: &'static str, what: &'static str, value: usize) -> Res
     i32::try_from(value).map_err(|_| KernelError::TooLarge { kernel, what, value })
 }
 
-/// A grid or block dimension.
-pub(crate) fn dim(kernel: &'static str, what: &'static str, value: usize) -> Result<u32, KernelError> {
-    u32::try_from(value).map_err(|_| KernelError::TooLarge { kernel, what, value })
-}
 
 #[cfg(test)]
 mod tests {

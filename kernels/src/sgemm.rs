@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaStream, PushKernelArg};
 use tuner_runtime::autotune;
 
-use crate::{dim, int, same_len, KernelError};
+use crate::{int, same_len, KernelError};
 
 #[autotune(
     kernel = "cuda/sgemm.cu", entry = "sgemm",
@@ -24,6 +24,7 @@ use crate::{dim, int, same_len, KernelError};
     constraint = "tm * tn <= 128",
     constraint = "m % bm == 0 && n % bn == 0 && k % bk == 0",
     default(bm = 128, bn = 128, bk = 8, tm = 8, tn = 8, vec = 4, pad = 4, map = 0, db = 1),
+    sizes([m = 1024, n = 1024, k = 1024], [m = 4096, n = 4096, k = 4096], [m = 16384, n = 256, k = 4096]),
     bench(m = 4096, n = 4096, k = 4096, args = [in f32[m * k], in f32[k * n], out f32[m * n], m, n, k],
           grid = ["n / bn", "m / bm"], block = "bm / tm * (bn / tn)",
           flops = "2 * m * n * k", bytes = "4 * (m * k + k * n + m * n)"),
@@ -38,22 +39,11 @@ pub fn sgemm(
     same_len("sgemm", &[("a", m * k), ("a.len()", a.len())])?;
     same_len("sgemm", &[("b", k * n), ("b.len()", b.len())])?;
     same_len("sgemm", &[("c", m * n), ("c.len()", c.len())])?;
-    let (bm, bn, bk) = (TUNED.bm as usize, TUNED.bn as usize, TUNED.bk as usize);
-    if m % bm != 0 || n % bn != 0 || k % bk != 0 {
-        return Err(KernelError::Tiles {
-            kernel: "sgemm",
-            shape: format!("{m}x{n}x{k}"),
-            tiles: format!("{bm}x{bn}x{bk}"),
-        });
-    }
-    let function = KERNEL.function(stream)?;
-    let config = LaunchConfig {
-        grid_dim: (dim("sgemm", "grid x", n / bn)?, dim("sgemm", "grid y", m / bm)?, 1),
-        block_dim: ((TUNED.bm / TUNED.tm) * (TUNED.bn / TUNED.tn), 1, 1),
-        shared_mem_bytes: 0,
-    };
+    // The config of the nearest tuned shape on this stream's GPU whose tiles divide (m, n, k), else the
+    // default; its grid and block come from the attribute's `grid` and `block` expressions.
+    let plan = KERNEL.plan(stream, &[m as i64, n as i64, k as i64])?;
     let (m, n, k) = (int("sgemm", "m", m)?, int("sgemm", "n", n)?, int("sgemm", "k", k)?);
-    // SAFETY: A is m x k, B is k x n and C is m x n (checked above), and the tiles divide the problem.
-    unsafe { stream.launch_builder(&function).arg(a).arg(b).arg(c).arg(&m).arg(&n).arg(&k).launch(config) }?;
+    // SAFETY: A is m x k, B is k x n and C is m x n (checked above), and the plan's tiles divide them.
+    unsafe { stream.launch_builder(&plan.function).arg(a).arg(b).arg(c).arg(&m).arg(&n).arg(&k).launch(plan.launch) }?;
     Ok(())
 }

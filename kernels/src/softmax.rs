@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaStream, PushKernelArg};
 use tuner_runtime::autotune;
 
-use crate::{ceil_div, dim, int, same_len, KernelError};
+use crate::{int, same_len, KernelError};
 
 #[autotune(
     kernel = "cuda/softmax.cu", entry = "softmax",
@@ -19,6 +19,7 @@ use crate::{ceil_div, dim, int, same_len, KernelError};
     constraint = "cols % (block / rpb * items * vec) == 0",
     constraint = "items * vec <= 32",
     default(block = 256, rpb = 1, items = 4, vec = 4, reduce = 0),
+    sizes([rows = 4096, cols = 4096], [rows = 32768, cols = 512]),
     bench(rows = 4096, cols = 4096, args = [in f32[rows * cols], out f32[rows * cols], rows, cols],
           grid = "ceil_div(rows, rpb)", block = "block", bytes = "8 * rows * cols"),
 )]
@@ -29,22 +30,10 @@ pub fn softmax(
     (rows, cols): (usize, usize),
 ) -> Result<(), KernelError> {
     same_len("softmax", &[("rows * cols", rows * cols), ("x", x.len()), ("y", y.len())])?;
-    let chunk = (TUNED.block / TUNED.rpb * TUNED.items * TUNED.vec) as usize;
-    if cols % chunk != 0 {
-        return Err(KernelError::Tiles {
-            kernel: "softmax",
-            shape: format!("cols {cols}"),
-            tiles: format!("chunk {chunk}"),
-        });
-    }
-    let function = KERNEL.function(stream)?;
-    let config = LaunchConfig {
-        grid_dim: (dim("softmax", "grid", ceil_div(rows, TUNED.rpb as usize))?, 1, 1),
-        block_dim: (TUNED.block, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    // The nearest tuned shape's config whose chunk divides `cols` (else the default, else an error).
+    let plan = KERNEL.plan(stream, &[rows as i64, cols as i64])?;
     let (rows, cols) = (int("softmax", "rows", rows)?, int("softmax", "cols", cols)?);
-    // SAFETY: x and y hold rows * cols floats (checked), and the chunk divides `cols`.
-    unsafe { stream.launch_builder(&function).arg(x).arg(y).arg(&rows).arg(&cols).launch(config) }?;
+    // SAFETY: x and y hold rows * cols floats (checked), and the plan's chunk divides `cols`.
+    unsafe { stream.launch_builder(&plan.function).arg(x).arg(y).arg(&rows).arg(&cols).launch(plan.launch) }?;
     Ok(())
 }

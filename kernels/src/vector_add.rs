@@ -2,16 +2,17 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaStream, PushKernelArg};
 use tuner_runtime::autotune;
 
-use crate::{ceil_div, dim, int, same_len, KernelError};
+use crate::{int, same_len, KernelError};
 
 #[autotune(
     kernel = "cuda/vector_add.cu", entry = "vector_add",
     space(block = [64, 128, 256, 512, 1024], items = [1, 2, 4, 8], vec = [1, 2, 4]),
     constraint = "block * items * vec <= 16384",
     default(block = 256, items = 1, vec = 1),
+    sizes(n = [1 << 20, 1 << 26]),
     bench(n = 1 << 26, args = [in f32[n], in f32[n], out f32[n], n],
           grid = "ceil_div(n, block * items * vec)", block = "block", bytes = "12 * n"),
 )]
@@ -23,15 +24,10 @@ pub fn vector_add(
 ) -> Result<(), KernelError> {
     let n = a.len();
     same_len("vector_add", &[("a", n), ("b", b.len()), ("c", c.len())])?;
-    let function = KERNEL.function(stream)?;
-    let per_block = (TUNED.block * TUNED.items * TUNED.vec) as usize;
-    let config = LaunchConfig {
-        grid_dim: (dim("vector_add", "grid", ceil_div(n, per_block))?, 1, 1),
-        block_dim: (TUNED.block, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    // The config tuned nearest this `n` on this stream's GPU, and its grid and block from the attribute.
+    let plan = KERNEL.plan(stream, &[n as i64])?;
     let n = int("vector_add", "n", n)?;
     // SAFETY: the kernel reads `n` floats of `a` and `b` and writes `n` of `c`, whose lengths were checked.
-    unsafe { stream.launch_builder(&function).arg(a).arg(b).arg(c).arg(&n).launch(config) }?;
+    unsafe { stream.launch_builder(&plan.function).arg(a).arg(b).arg(c).arg(&n).launch(plan.launch) }?;
     Ok(())
 }

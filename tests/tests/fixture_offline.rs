@@ -28,6 +28,7 @@ pub fn expected_entry() -> Entry {
         ])
         .expect("the fixture's best config is in its space");
     Entry {
+        starts: vec![],
         format_version: FORMAT_VERSION,
         key: cache_key(&kernel.source_blake3, &spec, &fixture_gpu()),
         kernel: spec.name.clone(),

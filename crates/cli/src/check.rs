@@ -305,6 +305,7 @@ mod tests {
                     tuned_at: 0,
                     tool: "test".into(),
                 },
+                starts: vec![],
             };
             Cache::for_crate(dir.path(), None).write(&entry).unwrap();
         }
@@ -319,6 +320,7 @@ mod tests {
                 Problem::Stale { .. } => "stale",
                 Problem::Invalid { .. } => "invalid",
                 Problem::TempFile { .. } => "temp",
+                Problem::Fallback { .. } => "fallback",
             })
             .collect()
     }
