@@ -35,6 +35,15 @@ pub struct Compiled {
     pub log: String,
 }
 
+/// A remembered cubin's key: the source's hash, the architecture, the options and the defines.
+type MemoKey = (u64, String, Vec<String>, Vec<String>);
+
+fn memo() -> &'static std::sync::Mutex<std::collections::HashMap<MemoKey, Compiled>> {
+    static MEMO: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<MemoKey, Compiled>>> =
+        std::sync::OnceLock::new();
+    MEMO.get_or_init(Default::default)
+}
+
 /// Compiles one kernel source for one architecture.
 #[derive(Clone, Debug)]
 pub struct Compiler {
@@ -82,6 +91,26 @@ impl Compiler {
             name,
             options,
         })
+    }
+
+    /// The cubin of `defines` if this process compiled it before, for this source, architecture and
+    /// options ([`Compiler::remember`]).
+    pub fn remembered(&self, defines: &[String]) -> Option<Compiled> {
+        memo().lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&self.memo_key(defines)).cloned()
+    }
+
+    /// Keeps a cubin for the rest of the process. A kernel tuned at several sizes (`sizes(…)`) passes
+    /// its sizes as arguments, so a config's cubin is the same at every size: each tune after the first
+    /// takes the configs it shares with an earlier one from here instead of running NVRTC again.
+    pub fn remember(&self, defines: &[String], compiled: &Compiled) {
+        memo().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(self.memo_key(defines), compiled.clone());
+    }
+
+    fn memo_key(&self, defines: &[String]) -> MemoKey {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.text.hash(&mut h);
+        (h.finish(), self.arch.clone(), self.options.clone(), defines.to_vec())
     }
 
     /// Compiles with `defines` (`-DNAME=value` each).
