@@ -9,6 +9,8 @@ mod util;
 
 // The offline fixture builds from its committed cache and bakes the cached best config.
 mod fixture_offline;
+// A launcher tuned at several sizes: dispatch by size and device, offline misses per size.
+mod fixture_sized;
 // A kernel with no entry: the default config and a warning, or, offline, an error naming the fix.
 mod cache_miss;
 // Damaged, hand-edited and crafted entries fail the build, naming the file.
