@@ -80,43 +80,14 @@ fn main() -> Result<(), Error> {
                 let k = kernel(name)?;
                 let source = String::from_utf8_lossy(&k.source).into_owned();
                 for point in k.spec.points() {
-                    let sizes: Vec<i64> = point.iter().map(|(_, v)| *v).collect();
-                    let pick = match name {
-                        "sgemm" => pick_of(&sgemm::sgemm_tuning::TABLE, &device, cc, &sizes)?,
-                        "vector_add" => pick_of(&vector_add::vector_add_tuning::TABLE, &device, cc, &sizes)?,
-                        "softmax" => pick_of(&softmax::softmax_tuning::TABLE, &device, cc, &sizes)?,
-                        _ => pick_of(&attention::attention_tuning::TABLE, &device, cc, &sizes)?,
-                    };
-                    let default =
-                        Candidate { label: "default".into(), config: k.spec.default_config().clone(), source: "default".into() };
-                    let times = measure(&k.spec.at(&point), &source, &[pick, default])?;
-                    let pick_cfg = match name {
-                        "sgemm" => pick_of(&sgemm::sgemm_tuning::TABLE, &device, cc, &sizes)?,
-                        "vector_add" => pick_of(&vector_add::vector_add_tuning::TABLE, &device, cc, &sizes)?,
-                        "softmax" => pick_of(&softmax::softmax_tuning::TABLE, &device, cc, &sizes)?,
-                        _ => pick_of(&attention::attention_tuning::TABLE, &device, cc, &sizes)?,
-                    };
                     let at = tuner_runtime::spec::point_text(&point);
-                    let speedup = match (times[0], times[1]) {
-                        (Some(p), Some(d)) => Some(d / p),
-                        _ => None,
-                    };
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "type": "fallback", "kernel": name, "sizes": at, "device": device,
-                            "config": pick_cfg.config.to_json(), "from": pick_cfg.source,
-                            "time_ms": times[0], "default_ms": times[1], "speedup": speedup,
-                        })
-                    );
-                    table.push(format!(
-                        "| {name} | {at} | `{}` | {} | {} | {} | {} |",
-                        pick_cfg.config,
-                        pick_cfg.source,
-                        ms(times[0]),
-                        ms(times[1]),
-                        speedup.map_or("-".into(), |s| format!("{s:.2}x"))
-                    ));
+                    match fallback_row(name, k, &source, &point, &device, cc) {
+                        Ok(row) => table.push(row),
+                        Err(e) => {
+                            eprintln!("{name} at {at}: {e}");
+                            table.push(format!("| {name} | {at} | - | error: {e} | - | - | - |"));
+                        }
+                    }
                 }
             }
         }
@@ -201,6 +172,45 @@ fn main() -> Result<(), Error> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// The baked table's pick for `name` at `point` on this GPU, timed beside the default: one table row.
+fn fallback_row(
+    name: &str,
+    k: &tuner_runtime::build::scan::Kernel,
+    source: &str,
+    point: &[(String, i64)],
+    device: &str,
+    cc: (u32, u32),
+) -> Result<String, Error> {
+    let sizes: Vec<i64> = point.iter().map(|(_, v)| *v).collect();
+    let pick = match name {
+        "sgemm" => pick_of(&sgemm::sgemm_tuning::TABLE, device, cc, &sizes)?,
+        "vector_add" => pick_of(&vector_add::vector_add_tuning::TABLE, device, cc, &sizes)?,
+        "softmax" => pick_of(&softmax::softmax_tuning::TABLE, device, cc, &sizes)?,
+        _ => pick_of(&attention::attention_tuning::TABLE, device, cc, &sizes)?,
+    };
+    let (config, from) = (pick.config.clone(), pick.source.clone());
+    let default = Candidate { label: "default".into(), config: k.spec.default_config().clone(), source: "default".into() };
+    let times = measure(&k.spec.at(point), source, &[pick, default])?;
+    let at = tuner_runtime::spec::point_text(point);
+    let speedup = match (times[0], times[1]) {
+        (Some(p), Some(d)) => Some(d / p),
+        _ => None,
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "type": "fallback", "kernel": name, "sizes": at, "device": device, "config": config.to_json(),
+            "from": from, "time_ms": times[0], "default_ms": times[1], "speedup": speedup,
+        })
+    );
+    Ok(format!(
+        "| {name} | {at} | `{config}` | {from} | {} | {} | {} |",
+        ms(times[0]),
+        ms(times[1]),
+        speedup.map_or("-".into(), |s| format!("{s:.2}x"))
+    ))
 }
 
 fn ms(t: Option<f64>) -> String {

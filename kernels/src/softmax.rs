@@ -19,7 +19,7 @@ use crate::{int, same_len, KernelError};
     constraint = "cols % (block / rpb * items * vec) == 0",
     constraint = "items * vec <= 32",
     default(block = 256, rpb = 1, items = 4, vec = 4, reduce = 0),
-    sizes([rows = 4096, cols = 4096], [rows = 32768, cols = 512]),
+    sizes([rows = 4096, cols = 4096], [rows = 1024, cols = 16384]),
     bench(rows = 4096, cols = 4096, args = [in f32[rows * cols], out f32[rows * cols], rows, cols],
           grid = "ceil_div(rows, rpb)", block = "block", bytes = "8 * rows * cols"),
 )]

@@ -146,16 +146,49 @@ pub fn run(args: TuneArgs, settings: &Settings) -> anyhow::Result<i32> {
     let mut gpu = tuner_cuda::gpu::CudaGpu::detect(devices.as_deref()).context("no CUDA GPU to tune on")?;
     eprintln!("tuning on {} (devices {:?}, one worker each)", gpu.fingerprint(), gpu.devices());
     let summary = tune_on(&args, &plan, &mut gpu)?;
-    Ok(if summary.interrupted { INTERRUPTED } else { 0 })
+    Ok(if summary.interrupted {
+        INTERRUPTED
+    } else if summary.failed > 0 {
+        1
+    } else {
+        0
+    })
 }
 
-/// How many kernels were tuned and how many were already up to date.
+/// Tunes `k` at `point` on `gpu`, measuring the default and the warm starts from `fresh` first.
+fn tune_point(
+    k: &tuner_build::scan::Kernel,
+    point: &[(String, i64)],
+    device: &tuner_spec::device::DeviceFingerprint,
+    gpu: &mut dyn Gpu,
+    options: &TuneOptions,
+    fresh: &[tuner_build::cache::Cached],
+) -> anyhow::Result<tuner_build::cache::Entry> {
+    let name = &k.spec.name;
+    let spec = k.spec.at(point).check().with_context(|| format!("kernel `{name}`"))?;
+    let source = String::from_utf8_lossy(&k.source).into_owned();
+    let warm = warm_starts(&spec, device, fresh);
+    eprintln!(
+        "{name} at {}: tuning ({} evaluations, {}{})",
+        point_text(point),
+        options.max_evaluations,
+        options.strategy.name(),
+        if warm.is_empty() { String::new() } else { format!(", {} warm starts", warm.len()) }
+    );
+    let mut objective =
+        gpu.objective(&spec, &source).map_err(|e| anyhow::anyhow!(e)).with_context(|| format!("kernel `{name}`"))?;
+    Ok(tune_kernel(&spec, &k.source_blake3, device, &mut *objective, options, &warm)?)
+}
+
+/// How many size points were tuned, were already up to date, or failed.
 // Without `cuda` only the tests drive the loop (through a recorded table).
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 #[derive(Debug, PartialEq, Eq)]
 pub struct Summary {
     pub tuned: usize,
     pub skipped: usize,
+    /// Points whose tune failed (the others were still tuned).
+    pub failed: usize,
     /// Whether Ctrl-C stopped the tune (the kernels tuned before it are written).
     pub interrupted: bool,
 }
@@ -165,7 +198,7 @@ pub struct Summary {
 pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Result<Summary> {
     let options = &plan.options;
     let device = gpu.fingerprint().clone();
-    let mut summary = Summary { tuned: 0, skipped: 0, interrupted: false };
+    let mut summary = Summary { tuned: 0, skipped: 0, failed: 0, interrupted: false };
     let mut kernels = 0;
     'crates: for (_, scan, cache) in &plan.crates {
         for k in &scan.kernels {
@@ -187,31 +220,25 @@ pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Resul
                     summary.skipped += 1;
                     continue;
                 }
-                let spec = k.spec.at(point).check().with_context(|| format!("kernel `{name}`{}", sized(point)))?;
-                let source = String::from_utf8_lossy(&k.source).into_owned();
-                let warm = warm_starts(&spec, &device, &fresh);
-                eprintln!(
-                    "{name}{}: tuning ({} evaluations, {}{})",
-                    sized(point),
-                    options.max_evaluations,
-                    options.strategy.name(),
-                    if warm.is_empty() { String::new() } else { format!(", {} warm starts", warm.len()) }
-                );
                 let started = std::time::Instant::now();
-                let mut objective = gpu
-                    .objective(&spec, &source)
-                    .map_err(|e| anyhow::anyhow!(e))
-                    .with_context(|| format!("kernel `{name}`"))?;
-                let entry = match tune_kernel(&spec, &k.source_blake3, &device, &mut *objective, options, &warm) {
+                let entry = match tune_point(k, point, &device, gpu, options, &fresh) {
                     Ok(entry) => entry,
-                    Err(e @ TuningError::Interrupted { .. }) => {
+                    Err(e) if e.downcast_ref::<TuningError>().is_some_and(|t| matches!(t, TuningError::Interrupted { .. })) => {
                         eprintln!("{e}");
                         summary.interrupted = true;
                         break 'crates;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        // One point that cannot be tuned (a kernel that does not compile on this GPU, a
+                        // reference that fails) does not cost the others their tune.
+                        eprintln!("error: {name}{}: {e:#}; going on with the other sizes and kernels", sized(point));
+                        if args.krate.json {
+                            emit(json!({"type": "failed", "kernel": name, "sizes": point_text(point), "error": format!("{e:#}")}));
+                        }
+                        summary.failed += 1;
+                        continue;
+                    }
                 };
-                drop(objective);
                 let path = cache.write(&entry)?;
                 // Older entries of this kernel on this hardware at this point are superseded; only the
                 // directory written to is cleaned, never one that is only read.
@@ -263,7 +290,7 @@ pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Resul
     }
     if args.krate.json {
         emit(json!({
-            "type": "summary", "kernels": kernels, "tuned": summary.tuned, "skipped": summary.skipped,
+            "type": "summary", "kernels": kernels, "tuned": summary.tuned, "skipped": summary.skipped, "failed": summary.failed,
             "interrupted": summary.interrupted,
         }));
     }
@@ -299,18 +326,18 @@ mod tests {
         fixture_crate(&root);
         std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
         let mut gpu = FakeGpu::new(dir.path());
-        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, interrupted: false });
-        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 0, skipped: 1, interrupted: false });
+        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
+        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 0, skipped: 1, failed: 0, interrupted: false });
         // The kernel changes: the old entry is stale, and tuning again replaces it.
         std::fs::write(root.join("cuda/scale.cu"), "// v2\n").unwrap();
-        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, interrupted: false });
+        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
         let files = Cache::for_crate(&root, None).all_files().unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
         let kernel = scan_kernel(&root);
         let found = Cache::for_crate(&root, None).lookup(&kernel.spec, &source_hash(b"// v2\n")).unwrap();
         assert_eq!(found.fresh.len(), 1);
         // --force re-tunes a hit, still leaving one file.
-        assert_eq!(tune(&args(&root, true), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, interrupted: false });
+        assert_eq!(tune(&args(&root, true), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
         assert_eq!(Cache::for_crate(&root, None).all_files().unwrap().len(), 1);
     }
 
@@ -324,7 +351,7 @@ mod tests {
         tune(&args(&root, false), &mut gpu).unwrap();
         let mut elsewhere = args(&root, true);
         elsewhere.cache_dir = Some(dir.path().join("out"));
-        assert_eq!(tune(&elsewhere, &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, interrupted: false });
+        assert_eq!(tune(&elsewhere, &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
         assert_eq!(Cache::for_crate(&root, None).all_files().unwrap().len(), 1, "the crate's entry stays");
         assert_eq!(std::fs::read_dir(dir.path().join("out")).unwrap().count(), 1);
     }

@@ -318,9 +318,21 @@ impl KernelSpec {
             // Every point must have a config to tune: a tile that divides no declared size is a mistake
             // to report now, not a tune that fails on the GPU later.
             for point in self.points() {
-                if let Err(e) = self.at(&point).space() {
-                    let at = point_text(&point);
-                    out.push(self.invalid(Site::Sizes, &format!("at {at}: {}", crate::error_chain(&e))));
+                let at = point_text(&point);
+                match self.at(&point).space() {
+                    Err(e) => out.push(self.invalid(Site::Sizes, &format!("at {at}: {}", crate::error_chain(&e)))),
+                    // The default is every tune's reference (outputs are checked against it) and what a
+                    // launch runs when no tuned config fits: it must fit every declared point.
+                    Ok(space) => {
+                        if let Some(d) = &self.default {
+                            if let Err(e) = space.point_of_pairs(d.iter().cloned()) {
+                                out.push(self.invalid(
+                                    Site::Sizes,
+                                    &format!("the default does not fit at {at} ({e}); declare points it fits, or another default"),
+                                ));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -1109,6 +1121,12 @@ mod tests {
             bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
         });
         assert!(e.contains("declares no point"), "{e}");
+        // The default is every point's reference: it must fit each.
+        let e = err(quote! {
+            kernel = "mm.cu", entry = "mm", space(b = [16, 64]), constraint = "m % b == 0", default(b = 64),
+            sizes(m = [1024, 1040]), bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
+        });
+        assert!(e.contains("the default does not fit at m=1040"), "{e}");
     }
 
     #[test]
