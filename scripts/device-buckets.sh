@@ -21,7 +21,7 @@ done
 t() { local s e; s=$(date +%s.%N); "$@"; local rc=$?; e=$(date +%s.%N); echo "(exit $rc, $(awk "BEGIN {print $e - $s}") s)"; }
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) $MODE"
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
-SIZES="1024,1024,1024 2048,2048,2048 4096,4096,4096 8192,1024,4096 16384,256,4096"
+SIZES="1024,1024,1024 4096,4096,4096 16384,256,4096 2048,2048,2048 8192,1024,4096"
 case "$MODE" in
 fallback-and-tune)
     echo "== 1. the H100-entries-only binary on this GPU"
