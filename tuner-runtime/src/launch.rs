@@ -89,7 +89,12 @@ impl Hasher for FxHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
+        // Integer arrays arrive here as their bytes (`Hash::hash_slice`): eight at a time.
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().expect("chunks of eight")));
+        }
+        for b in chunks.remainder() {
             self.write_u64(u64::from(*b));
         }
     }
@@ -259,7 +264,7 @@ impl<T: 'static> Table<T> {
     /// [`Table::at_bench`] for the GPU this process runs on (device 0), decided once; the default when
     /// there is none.
     pub fn at_bench_running(&self) -> &'static T {
-        self.running.get_or_init(|| match crate::__private::running_device() {
+        self.running.get_or_init(|| match running_device() {
             Some((name, cc)) => self.at_bench(&name, cc),
             None => &self.configs[0],
         })
@@ -277,6 +282,19 @@ impl<T: 'static> Table<T> {
         let slot = self.device_slot(&info.name, info.compute_capability);
         self.ordinals.write().unwrap_or_else(PoisonError::into_inner).push((ordinal, slot));
         Ok(slot)
+    }
+}
+
+/// The name and compute capability of the GPU this process runs on (device 0 of the visible devices),
+/// or `None` when there is none or the crate was built without the `cuda` feature.
+pub fn running_device() -> Option<(String, (u32, u32))> {
+    #[cfg(feature = "cuda")]
+    {
+        tuner_cuda::query_device(0).ok().map(|d| (d.name, d.compute_capability))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        None
     }
 }
 

@@ -13,7 +13,7 @@ use cudarc::driver::{CudaFunction, CudaStream, LaunchConfig};
 use tuner_spec::config::Config;
 pub use tuner_spec::value::Value;
 
-pub use crate::launch::{DeviceEntry, DeviceSlot, LaunchError, Pick, Table};
+pub use crate::launch::{running_device, DeviceEntry, DeviceSlot, LaunchError, Pick, Table};
 
 /// A launcher's kernel: its embedded source, compiled with a config's `-D` values at the first launch of
 /// that config on each device and kept loaded after that (candle's `get_or_load_func`).
@@ -135,19 +135,6 @@ impl<T: 'static> Kernel<T> {
         let function = tuner_cuda::compile::load_function(&module, self.entry)?;
         loaded.push((ctx.ordinal(), index, function.clone()));
         Ok(function)
-    }
-}
-
-/// The name and compute capability of the GPU this process runs on (device 0 of the visible devices),
-/// or `None` when there is none or the crate was built without the `cuda` feature.
-pub fn running_device() -> Option<(String, (u32, u32))> {
-    #[cfg(feature = "cuda")]
-    {
-        tuner_cuda::query_device(0).ok().map(|d| (d.name, d.compute_capability))
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        None
     }
 }
 

@@ -290,7 +290,9 @@ impl Dispatch {
                 .filter(|(_, e)| e.device == *device && e.compute_capability == cc)
                 .map(|(i, e)| (Dispatch::distance(&e.sizes, sizes), i))
                 .collect();
-            mine.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            // Distances equal up to rounding (2048 lies as far from 1024 as from 4096) tie, and a tie
+            // goes to the entry listed first, so the choice does not hang on the last bit of a logarithm.
+            mine.sort_by_key(|&(d, i)| ((d * 1e9).round() as i64, i));
             for (distance, i) in mine {
                 match self.fit(self.entries[i].config, sizes) {
                     Ok(geometry) => {
@@ -363,6 +365,8 @@ mod tests {
         assert_eq!((c.config, c.entry, c.distance), (1, Some((0, DeviceMatch::Same)), 0.0));
         assert_eq!(t.choose(H100, (9, 0), &[1536, 1536]).unwrap().config, 1);
         assert_eq!(t.choose(H100, (9, 0), &[3072, 3072]).unwrap().config, 2);
+        // 2048² is as far from 1024² as from 4096²: the entry listed first wins the tie.
+        assert_eq!(t.choose(H100, (9, 0), &[2048, 2048]).unwrap().config, 1);
         assert_eq!(t.choose(H100, (9, 0), &[8192, 8192]).unwrap().config, 2);
         assert_eq!(t.choose(H100, (9, 0), &[8192, 512]).unwrap().config, 3);
         assert_eq!(t.choose(H100, (9, 0), &[4096, 4096]).unwrap().geometry.grid, [32, 32, 1]);
