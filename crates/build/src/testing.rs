@@ -35,6 +35,11 @@ pub struct FakeGpu {
 
 impl FakeGpu {
     pub fn new(dir: &Path) -> FakeGpu {
+        FakeGpu::named(dir, "Fake GPU")
+    }
+
+    /// A fake GPU with another name (compute capability 9.0 as every fake GPU), replaying the same table.
+    pub fn named(dir: &Path, name: &str) -> FakeGpu {
         let mut cache = serde_json::Map::new();
         for block in [64, 128, 256] {
             for items in [1, 2, 4] {
@@ -54,7 +59,7 @@ impl FakeGpu {
         let path = dir.join("fake.json");
         std::fs::write(&path, table.to_string()).unwrap();
         let fingerprint =
-            DeviceFingerprint { name: "Fake GPU".into(), compute_capability: (9, 0), driver: None, nvrtc: None };
+            DeviceFingerprint { name: name.into(), compute_capability: (9, 0), driver: None, nvrtc: None };
         FakeGpu { fingerprint, table: path }
     }
 }

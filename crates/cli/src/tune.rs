@@ -356,6 +356,55 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path().join("out")).unwrap().count(), 1);
     }
 
+    /// A kernel tuned at two sizes gets one entry per size; the second tune starts from the first's
+    /// best config (this GPU's neighbouring size), and another GPU's tune starts from this one's at the
+    /// same size; each entry records where its starts came from.
+    #[test]
+    fn every_size_is_tuned_and_warm_started_from_the_other_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("crate");
+        fixture_crate(&root);
+        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        let launcher = root.join("src/nested/scale.rs");
+        let text = std::fs::read_to_string(&launcher).unwrap();
+        std::fs::write(&launcher, text.replace("bench(n = 1 << 20", "sizes(n = [1 << 16, 1 << 20]), bench(n = 1 << 20")).unwrap();
+        let mut gpu = FakeGpu::new(dir.path());
+        let s = tune(&args(&root, false), &mut gpu).unwrap();
+        assert_eq!(s, Summary { tuned: 2, skipped: 0, failed: 0, interrupted: false });
+        let cache = Cache::for_crate(&root, None);
+        let kernel = scan_kernel(&root);
+        let found = cache.lookup(&kernel.spec, &kernel.source_blake3).unwrap();
+        assert_eq!(found.fresh.len(), 2);
+        let small = found.fresh.iter().find(|c| c.entry.point()[0].1 == 1 << 16).expect("the 2^16 entry");
+        let big = found.fresh.iter().find(|c| c.entry.point()[0].1 == 1 << 20).expect("the 2^20 entry");
+        assert!(small.path.file_name().unwrap().to_str().unwrap().starts_with("scale-fake-gpu-n65536-"));
+        // The first size started from the default alone (nothing to warm-start from)...
+        assert!(small.entry.starts.is_empty(), "{:?}", small.entry.starts);
+        // ... the second from the default and, unless they are the same config, the first's best.
+        if small.entry.best != big.entry.default {
+            let from: Vec<&str> = big.entry.starts.iter().map(|s| s.from.as_str()).collect();
+            assert_eq!(from, ["default", small.path.file_name().unwrap().to_str().unwrap()]);
+            assert!(big.entry.starts.iter().all(|s| s.time_ms.is_some()));
+        }
+        // Both are up to date now.
+        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 0, skipped: 2, failed: 0, interrupted: false });
+        // Another GPU of the same compute capability starts from this one's entries, the same size first.
+        let mut other = FakeGpu::named(dir.path(), "Fake GPU Two");
+        assert_eq!(tune(&args(&root, false), &mut other).unwrap().tuned, 2);
+        let found = cache.lookup(&kernel.spec, &kernel.source_blake3).unwrap();
+        assert_eq!(found.fresh.len(), 4);
+        let two_small = found
+            .fresh
+            .iter()
+            .find(|c| c.entry.device.name == "Fake GPU Two" && c.entry.point()[0].1 == 1 << 16)
+            .expect("the second GPU's 2^16 entry");
+        let best_small = &small.entry.best;
+        if *best_small != two_small.entry.default {
+            let first_warm = two_small.entry.starts.get(1).expect("a warm start");
+            assert_eq!(&first_warm.config, best_small, "{:?}", two_small.entry.starts);
+        }
+    }
+
     fn tune(args: &TuneArgs, gpu: &mut FakeGpu) -> anyhow::Result<Summary> {
         tune_on(args, &Plan::new(args, &Settings::default())?, gpu)
     }
