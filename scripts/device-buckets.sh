@@ -7,6 +7,7 @@
 #        entries), then the cache as it is after it;
 #   scripts/device-buckets.sh record BIN OUT              (call 2)
 #     3. `cargo-autotune record --sample 400` of SGEMM at the three tuned sizes and two between them;
+#   scripts/device-buckets.sh h200 BIN OUT                (on an H200 only: calls 1 and 2 in one)
 #   scripts/device-buckets.sh compare BIN OUT RECORDS     (call 3, with binaries rebuilt from the new cache)
 #     4. `buckets compare`: bucketed pick, single-size pick, best of the sample and the default, side by side;
 #        `buckets fallback` again, now with this GPU's own entries.
@@ -23,6 +24,13 @@ echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) $MODE"
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 SIZES="1024,1024,1024 4096,4096,4096 16384,256,4096 2048,2048,2048 8192,1024,4096"
 case "$MODE" in
+h200)
+    # Only on an H200: elsewhere the fallback question does not arise and the tune would repeat the
+    # H100's. Then: fallback, tune, record, as the modes below.
+    if ! nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then echo "not an H200: stopping"; exit 3; fi
+    "$0" fallback-and-tune "$BIN" "$OUT"
+    "$0" record "$BIN" "$OUT"
+    ;;
 fallback-and-tune)
     echo "== 1. the H100-entries-only binary on this GPU"
     t "$BIN/buckets-h100only" fallback >"$OUT/fallback-h100only.txt" 2>"$OUT/fallback-h100only.err"
