@@ -182,6 +182,8 @@ pub enum Site {
     Default,
     Space,
     Sizes,
+    /// A size variable named in `sizes(…)`.
+    SizeName(String),
 }
 
 impl std::fmt::Display for Site {
@@ -197,7 +199,7 @@ impl std::fmt::Display for Site {
             Site::ArgValue(i) => write!(f, "bench args[{i}]"),
             Site::Default => f.write_str("default"),
             Site::Space => f.write_str("space"),
-            Site::Sizes => f.write_str("sizes"),
+            Site::Sizes | Site::SizeName(_) => f.write_str("sizes"),
         }
     }
 }
@@ -348,11 +350,13 @@ impl KernelSpec {
                     let known = if sizes.is_empty() { "none".to_owned() } else { sizes.join(", ") };
                     let hint = closest(name, sizes).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
                     out.push(self.invalid(
-                        Site::Sizes,
+                        Site::SizeName(name.clone()),
                         &format!("`{name}` is not a problem size of bench(...) (sizes: {known}){hint}"),
                     ));
                 } else if *value < 1 {
-                    out.push(self.invalid(Site::Sizes, &format!("`{name} = {value}`: a size is at least 1")));
+                    out.push(
+                        self.invalid(Site::SizeName(name.clone()), &format!("`{name} = {value}`: a size is at least 1")),
+                    );
                 }
             }
         }
@@ -479,6 +483,8 @@ struct Spans {
     default: Option<Span>,
     space: Option<Span>,
     sizes: Option<Span>,
+    /// Each variable named in `sizes(…)`, at its first mention.
+    size_names: Vec<(String, Span)>,
 }
 
 impl Spans {
@@ -494,6 +500,7 @@ impl Spans {
             Site::Default => self.default,
             Site::Space => self.space,
             Site::Sizes => self.sizes,
+            Site::SizeName(name) => self.size_names.iter().find(|(n, _)| n == name).map(|(_, s)| *s).or(self.sizes),
         }
     }
 }
@@ -766,7 +773,7 @@ impl RawSpec {
             }
             "sizes" => {
                 self.spans.sizes = Some(key.span());
-                let points = parse_buckets(meta.input, cx)?;
+                let points = parse_buckets(meta.input, cx, &mut self.spans.size_names)?;
                 if self.buckets.is_some() {
                     cx.error(key.span(), "`sizes` is given twice");
                 }
@@ -913,7 +920,16 @@ impl RawSpec {
 /// The contents of `sizes(…)`: `name = [v, …], …` (the cross product, first name slowest) or
 /// `[name = v, …], …` (points). Values are integer expressions of literals (`1 << 20`); a value that
 /// cannot be evaluated is recorded in `cx`, spanned, and left out.
-fn parse_buckets(input: ParseStream, cx: &mut Ctxt) -> syn::Result<Vec<Vec<(String, i64)>>> {
+fn parse_buckets(
+    input: ParseStream,
+    cx: &mut Ctxt,
+    spans: &mut Vec<(String, Span)>,
+) -> syn::Result<Vec<Vec<(String, i64)>>> {
+    let mut seen = |name: &syn::Ident| {
+        if !spans.iter().any(|(n, _)| *n == name.to_string()) {
+            spans.push((name.to_string(), name.span()));
+        }
+    };
     let content;
     syn::parenthesized!(content in input);
     let value = |e: &syn::Expr, cx: &mut Ctxt| match eval_size(e, &[]) {
@@ -932,6 +948,7 @@ fn parse_buckets(input: ParseStream, cx: &mut Ctxt) -> syn::Result<Vec<Vec<(Stri
             let mut point: Vec<(String, i64)> = Vec::new();
             while !inner.is_empty() {
                 let name: syn::Ident = inner.parse()?;
+                seen(&name);
                 inner.parse::<Token![=]>()?;
                 let e: syn::Expr = inner.parse()?;
                 if point.iter().any(|(n, _)| *n == name.to_string()) {
@@ -958,6 +975,7 @@ fn parse_buckets(input: ParseStream, cx: &mut Ctxt) -> syn::Result<Vec<Vec<(Stri
     let mut lists: Vec<(String, Vec<i64>)> = Vec::new();
     while !content.is_empty() {
         let name: syn::Ident = content.parse()?;
+        seen(&name);
         content.parse::<Token![=]>()?;
         let inner;
         bracketed!(inner in content);
