@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use tuner_runtime::build::cache::{cache_key, config_json, Cache, Entry, TuningInfo, FORMAT_VERSION};
+use tuner_runtime::build::cache::{Cache, Entry};
 use tuner_runtime::device::DeviceFingerprint;
 use tuner_runtime::build::scan::scan_crate;
 
-use crate::util::{both, workspace, Fixture};
+use crate::util::{both, hand_written_entry, workspace, Fixture};
 
 /// The device the fixture's entry claims to be tuned on.
 pub fn fixture_gpu() -> DeviceFingerprint {
@@ -27,29 +27,7 @@ pub fn expected_entry() -> Entry {
             ("unroll".to_owned(), true.into()),
         ])
         .expect("the fixture's best config is in its space");
-    Entry {
-        starts: vec![],
-        format_version: FORMAT_VERSION,
-        key: cache_key(&kernel.source_blake3, &spec, &fixture_gpu()),
-        kernel: spec.name.clone(),
-        source_blake3: kernel.source_blake3.clone(),
-        best: config_json(&space.config(&best)),
-        best_score: 20.0,
-        best_time_ms: Some(0.05),
-        default: config_json(spec.default_config()),
-        default_time_ms: Some(0.08),
-        spec: spec.spec().clone(),
-        device: fixture_gpu(),
-        tuning: TuningInfo {
-            strategy: "hand-written".into(),
-            objective: "1/time".into(),
-            evaluations: 0,
-            valid: 0,
-            wall_seconds: 0.0,
-            tuned_at: 0,
-            tool: "tests/tests/fixture_offline.rs".into(),
-        },
-    }
+    hand_written_entry(&spec, &kernel.source_blake3, fixture_gpu(), &space.config(&best), (0.05, 0.08), "tests/tests/fixture_offline.rs")
 }
 
 /// The committed entry matches the fixture's source; `AUTOTUNE_BLESS=1` rewrites it after a change.

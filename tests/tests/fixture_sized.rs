@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use tuner_runtime::build::cache::{cache_key, config_json, Cache, Entry, TuningInfo, FORMAT_VERSION};
+use tuner_runtime::build::cache::{Cache, Entry};
 use tuner_runtime::build::scan::scan_crate;
 use tuner_runtime::device::DeviceFingerprint;
 
-use crate::util::{both, workspace, Fixture};
+use crate::util::{both, hand_written_entry, workspace, Fixture};
 
 pub const H100: &str = "NVIDIA H100 80GB HBM3";
 pub const A100: &str = "NVIDIA A100-SXM4-80GB";
@@ -35,29 +35,8 @@ pub fn expected_entries() -> Vec<Entry> {
                 .space()
                 .point_of_pairs([("bm".to_owned(), bm.into()), ("bn".to_owned(), bn.into())])
                 .expect("the best config fits its point");
-            Entry {
-                format_version: FORMAT_VERSION,
-                key: cache_key(&kernel.source_blake3, &spec, &device),
-                kernel: spec.name.clone(),
-                source_blake3: kernel.source_blake3.clone(),
-                best: config_json(&spec.space().config(&best)),
-                best_score: 1.0,
-                best_time_ms: Some(1.0),
-                default: config_json(spec.default_config()),
-                default_time_ms: Some(2.0),
-                spec: spec.spec().clone(),
-                device,
-                tuning: TuningInfo {
-                    strategy: "hand-written".into(),
-                    objective: "1/time".into(),
-                    evaluations: 0,
-                    valid: 0,
-                    wall_seconds: 0.0,
-                    tuned_at: 0,
-                    tool: "tests/tests/fixture_sized.rs".into(),
-                },
-                starts: vec![],
-            }
+            let best = spec.space().config(&best);
+            hand_written_entry(&spec, &kernel.source_blake3, device, &best, (1.0, 2.0), "tests/tests/fixture_sized.rs")
         })
         .collect()
 }

@@ -106,3 +106,39 @@ fn copy_dir(from: &Path, to: &Path) {
 pub fn both(out: &Output) -> String {
     format!("--- stdout\n{}--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
+
+/// A cache entry written by hand for a fixture: `best` (a config of `spec`'s space) on `device`, with the
+/// given best and default times. What `cargo autotune tune` would write, less the tuning itself.
+pub fn hand_written_entry(
+    spec: &tuner_runtime::CheckedSpec,
+    source_blake3: &str,
+    device: tuner_runtime::device::DeviceFingerprint,
+    best: &tuner_runtime::Config,
+    (best_ms, default_ms): (f64, f64),
+    tool: &str,
+) -> tuner_runtime::build::cache::Entry {
+    use tuner_runtime::build::cache::{cache_key, config_json, Entry, TuningInfo, FORMAT_VERSION};
+    Entry {
+        format_version: FORMAT_VERSION,
+        key: cache_key(source_blake3, spec, &device),
+        kernel: spec.name.clone(),
+        source_blake3: source_blake3.to_owned(),
+        best: config_json(best),
+        best_score: 1.0 / best_ms,
+        best_time_ms: Some(best_ms),
+        default: config_json(spec.default_config()),
+        default_time_ms: Some(default_ms),
+        spec: spec.spec().clone(),
+        device,
+        tuning: TuningInfo {
+            strategy: "hand-written".into(),
+            objective: "1/time".into(),
+            evaluations: 0,
+            valid: 0,
+            wall_seconds: 0.0,
+            tuned_at: 0,
+            tool: tool.into(),
+        },
+        starts: vec![],
+    }
+}
