@@ -47,7 +47,15 @@ pub enum LaunchError {
     Table { kernel: String, message: String },
     #[cfg(feature = "cuda")]
     #[error(transparent)]
-    Cuda(#[from] tuner_cuda::CudaError),
+    Cuda(Box<tuner_cuda::CudaError>),
+}
+
+#[cfg(feature = "cuda")]
+impl From<tuner_cuda::CudaError> for LaunchError {
+    fn from(e: tuner_cuda::CudaError) -> LaunchError {
+        // Boxed: a launch's `Result` stays small on the hot path.
+        LaunchError::Cuda(Box::new(e))
+    }
 }
 
 /// A device as the table knows it: an index into its interned (name, compute capability) pairs.

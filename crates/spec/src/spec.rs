@@ -926,7 +926,7 @@ fn parse_buckets(
     spans: &mut Vec<(String, Span)>,
 ) -> syn::Result<Vec<Vec<(String, i64)>>> {
     let mut seen = |name: &syn::Ident| {
-        if !spans.iter().any(|(n, _)| *n == name.to_string()) {
+        if !spans.iter().any(|(n, _)| name == n) {
             spans.push((name.to_string(), name.span()));
         }
     };
@@ -951,7 +951,7 @@ fn parse_buckets(
                 seen(&name);
                 inner.parse::<Token![=]>()?;
                 let e: syn::Expr = inner.parse()?;
-                if point.iter().any(|(n, _)| *n == name.to_string()) {
+                if point.iter().any(|(n, _)| name == n) {
                     cx.error(name.span(), format!("`{name}` is given twice in one point"));
                 }
                 if let Some(v) = value(&e, cx) {
@@ -983,7 +983,7 @@ fn parse_buckets(
         if exprs.is_empty() {
             cx.error(name.span(), format!("size `{name}` lists no value"));
         }
-        if lists.iter().any(|(n, _)| *n == name.to_string()) {
+        if lists.iter().any(|(n, _)| name == n) {
             cx.error(name.span(), format!("size `{name}` is given twice in sizes(...)"));
         }
         let values: Vec<i64> = exprs.iter().filter_map(|e| value(e, cx)).collect();
