@@ -120,6 +120,9 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The most (device, sizes) answers a table keeps.
+const MAX_PICKS: usize = 1 << 16;
+
 type Picks = HashMap<Key, (usize, Geometry, Option<(usize, DeviceMatch)>), BuildHasherDefault<FxHasher>>;
 
 /// A kernel's dispatch table (the generated `TABLE`).
@@ -240,9 +243,21 @@ impl<T: 'static> Table<T> {
         if let Some(&(index, geometry, entry)) = picks.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Ok(self.pick(index, geometry, entry));
         }
-        let (name, cc) = self.devices.read().unwrap_or_else(PoisonError::into_inner)[device.0 as usize].clone();
+        let known = self.devices.read().unwrap_or_else(PoisonError::into_inner).get(device.0 as usize).cloned();
+        let Some((name, cc)) = known else {
+            return Err(LaunchError::Table {
+                kernel: self.kernel_name(),
+                message: format!("device slot {} was not made by this table's device_slot", device.0),
+            });
+        };
         let choice = self.dispatch()?.choose(&name, cc, sizes)?;
-        picks.write().unwrap_or_else(PoisonError::into_inner).insert(key, (choice.config, choice.geometry, choice.entry));
+        let mut picks = picks.write().unwrap_or_else(PoisonError::into_inner);
+        // A program that launches at ever new sizes must not grow the map without end: past the cap it
+        // starts over (each answer costs microseconds to make again).
+        if picks.len() >= MAX_PICKS {
+            picks.clear();
+        }
+        picks.insert(key, (choice.config, choice.geometry, choice.entry));
         Ok(self.pick(choice.config, choice.geometry, choice.entry))
     }
 

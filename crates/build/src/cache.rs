@@ -234,7 +234,10 @@ pub fn short(key: &str) -> &str {
 impl Entry {
     /// The file name this entry is stored under.
     pub fn file_name(&self) -> String {
-        format!("{}-{}-{}-{}.json", self.kernel, self.device.slug(), sizes_slug(self.point()), short(&self.key))
+        match sizes_slug(self.point()) {
+            sizes if sizes.is_empty() => format!("{}-{}-{}.json", self.kernel, self.device.slug(), short(&self.key)),
+            sizes => format!("{}-{}-{sizes}-{}.json", self.kernel, self.device.slug(), short(&self.key)),
+        }
     }
 
     /// The size point it was tuned at: its spec's bench sizes.

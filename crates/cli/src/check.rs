@@ -92,6 +92,14 @@ pub fn check_crate(root: &std::path::Path, settings: &Settings, device: Option<&
     let mut kernels = Vec::new();
     let mut owned: HashSet<PathBuf> = HashSet::new();
     let mut lines = Vec::new();
+    // `--device` without `--cc`: the compute capability any entry of the crate records for that GPU.
+    let known_cc = match device.filter(|q| q.compute_capability.is_none()) {
+        Some(q) => scan.kernels.iter().find_map(|k| {
+            let found = cache.lookup(&k.spec, &k.source_blake3).ok()?;
+            found.fresh.iter().find(|c| c.entry.device.name == q.name).map(|c| c.entry.device.compute_capability)
+        }),
+        None => None,
+    };
     for k in &scan.kernels {
         let name = k.spec.name.clone();
         kernels.push(name.clone());
@@ -128,12 +136,11 @@ pub fn check_crate(root: &std::path::Path, settings: &Settings, device: Option<&
             }
             Ok(dispatch) => {
                 if let Some(q) = device {
-                    let cc = q.compute_capability.or_else(|| {
-                        found.fresh.iter().find(|c| c.entry.device.name == q.name).map(|c| c.entry.device.compute_capability)
-                    });
+                    let cc = q.compute_capability.or(known_cc);
                     let Some(cc) = cc else {
                         anyhow::bail!(
-                            "no entry of kernel `{name}` names the GPU \"{}\", so its compute capability is unknown; pass --cc (e.g. --cc 9.0)",
+                            "no entry in {} names the GPU \"{}\", so its compute capability is unknown; pass --cc (e.g. --cc 9.0)",
+                            cache.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
                             q.name
                         );
                     };

@@ -18,8 +18,13 @@
 //!   declared space;
 //! - `tuned`: `{"type":"tuned","kernel","sizes","path","device","best","best_time_ms","default_time_ms",
 //!   "speedup","evaluations","wall_seconds","starts"}` (`tune`, one per size point tuned);
+//! - `failed`: `{"type":"failed","kernel","sizes","error"}` (`tune`): a size point whose tune failed; the
+//!   others are still tuned, and `tune` exits 1;
 //! - `summary`: `{"type":"summary","kernels","problems"}` (`check`), or `{"type":"summary","kernels",
-//!   "tuned","skipped"}` (`tune`), always last.
+//!   "tuned","skipped","failed","interrupted"}` (`tune`, counting size points), always last.
+//!
+//! A `kernel` line's `content_key` is the key at the bench sizes (the one point of a kernel without
+//! `sizes(…)`); each entry's own key is in its file name.
 //!
 //! Fields are only ever added.
 

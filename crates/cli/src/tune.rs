@@ -20,7 +20,7 @@ use super::json::emit;
 use crate::interrupt;
 #[cfg(feature = "cuda")]
 use crate::interrupt::INTERRUPTED;
-use tuner_build::cache::{Cache, Staleness};
+use tuner_build::cache::Cache;
 use tuner_build::scan::{scan_crate, Scan};
 use tuner_build::tuning::{tune_kernel, warm_starts, TuneOptions, TuningError};
 use tuner_spec::spec::point_text;
@@ -242,18 +242,14 @@ pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Resul
                 let path = cache.write(&entry)?;
                 // Older entries of this kernel on this hardware at this point are superseded; only the
                 // directory written to is cleaned, never one that is only read.
-                let superseded = found
-                    .stale
-                    .iter()
-                    .map(|(c, why)| (c, matches!(why, Staleness::Size(_))))
-                    .chain(found.fresh.iter().map(|c| (c, false)))
-                    .filter(|(c, undeclared)| {
-                        c.entry.device.same_hardware(&device)
-                            && (c.entry.point() == point.as_slice() || *undeclared)
-                            && c.path != path
-                            && c.path.starts_with(cache.write_dir())
-                    })
-                    .map(|(c, _)| c);
+                let declared = k.spec.points();
+                let superseded = found.stale.iter().map(|(c, _)| c).chain(&found.fresh).filter(|c| {
+                    let undeclared = !declared.iter().any(|p| p.as_slice() == c.entry.point());
+                    c.entry.device.same_hardware(&device)
+                        && (c.entry.point() == point.as_slice() || undeclared)
+                        && c.path != path
+                        && c.path.starts_with(cache.write_dir())
+                });
                 for old in superseded {
                     if old.path.exists() {
                         std::fs::remove_file(&old.path).with_context(|| format!("cannot remove {}", old.path.display()))?;
@@ -403,6 +399,28 @@ mod tests {
             let first_warm = two_small.entry.starts.get(1).expect("a warm start");
             assert_eq!(&first_warm.config, best_small, "{:?}", two_small.entry.starts);
         }
+    }
+
+    /// An entry at a size the kernel no longer declares is replaced too, whatever else made it stale
+    /// (here the source changed as well), so `check` passes after `tune`.
+    #[test]
+    fn entries_at_sizes_no_longer_declared_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("crate");
+        fixture_crate(&root);
+        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        let mut gpu = FakeGpu::new(dir.path());
+        tune(&args(&root, false), &mut gpu).unwrap();
+        let launcher = root.join("src/nested/scale.rs");
+        let text = std::fs::read_to_string(&launcher).unwrap();
+        std::fs::write(&launcher, text.replace("bench(n = 1 << 20", "bench(n = 1 << 21")).unwrap();
+        std::fs::write(root.join("cuda/scale.cu"), "// v2\n").unwrap();
+        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap().tuned, 1);
+        let files = Cache::for_crate(&root, None).all_files().unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].file_name().unwrap().to_str().unwrap().contains("-n2097152-"), "{files:?}");
+        let c = crate::check::check_crate(&root, &Settings::default(), None).unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
     }
 
     fn tune(args: &TuneArgs, gpu: &mut FakeGpu) -> anyhow::Result<Summary> {

@@ -45,7 +45,7 @@ pub struct WhichArgs {
 /// `<config> from <file> (<device>, tuned at <sizes>; <how the device matched>[, log distance d])`, or
 /// `the default <config>`.
 pub fn describe(dispatch: &Dispatch, entries: &[Cached], choice: &Choice) -> String {
-    let config = config_text(dispatch, choice.config, entries);
+    let config = config_text(dispatch, choice.config);
     match choice.entry {
         None => format!("the default {config}"),
         Some((i, how)) => {
@@ -67,22 +67,14 @@ fn file_name(c: &Cached) -> String {
     c.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| c.path.display().to_string())
 }
 
-fn config_text(dispatch: &Dispatch, index: usize, entries: &[Cached]) -> String {
-    config_json(dispatch, index, entries).to_string()
+fn config_text(dispatch: &Dispatch, index: usize) -> String {
+    config_json(dispatch, index).to_string()
 }
 
-/// Config `index` of the table as a JSON object, named by the entries' stored configs or the default's.
-fn config_json(dispatch: &Dispatch, index: usize, entries: &[Cached]) -> serde_json::Value {
-    let values = dispatch.config_values(index);
-    // The parameter names are the stored configs' keys (every entry has them all, in order).
-    let names: Vec<String> = entries
-        .first()
-        .map(|c| c.entry.best.keys().cloned().collect())
-        .unwrap_or_default();
-    if names.len() == values.len() {
-        return names.into_iter().zip(values.iter().map(|v| v.to_json())).collect::<serde_json::Map<_, _>>().into();
-    }
-    serde_json::Value::Array(values.iter().map(|v| v.to_json()).collect())
+/// Config `index` of the table as a JSON object, named by the kernel's declared parameters.
+fn config_json(dispatch: &Dispatch, index: usize) -> serde_json::Value {
+    let values = dispatch.config_values(index).iter().map(|v| v.to_json());
+    dispatch.param_names().iter().cloned().zip(values).collect::<serde_json::Map<_, _>>().into()
 }
 
 pub fn run(args: WhichArgs, settings: &Settings) -> anyhow::Result<i32> {
@@ -153,7 +145,7 @@ pub fn run(args: WhichArgs, settings: &Settings) -> anyhow::Result<i32> {
             "type": "which", "kernel": k.spec.name, "device": args.device,
             "compute_capability": format!("{}.{}", cc.0, cc.1),
             "sizes": names.iter().cloned().zip(sizes.iter().map(|v| json!(v))).collect::<serde_json::Map<_, _>>(),
-            "config": config_json(&dispatch, choice.config, &found.fresh),
+            "config": config_json(&dispatch, choice.config),
             "source": if entry.is_some() { "entry" } else { "default" },
             "entry": entry.map(|c| c.path.display().to_string()),
             "entry_device": entry.map(|c| c.entry.device.name.clone()),

@@ -12,7 +12,8 @@
 //!    far from 2048 as 2048 from 4096; an exact tie goes to the larger tuned problem), and the first whose
 //!    config *fits*: every constraint holds at the
 //!    real sizes (`m % bm == 0` with the launch's `m`), and the grid, block and shared-memory expressions
-//!    give launchable values. When none of a device's configs fit, the next device is tried.
+//!    give values within CUDA's limits (at most 1024 threads a block, grid y and z at most 65535; a
+//!    device's shared-memory limit is not checked here). When none of a device's configs fit, the next device is tried.
 //! 3. **The default**, when it fits; else there is no config for these sizes ([`NoFit`]), which is the
 //!    kernel's own limit: a launch the default could run never fails because a tuned config does not fit.
 //!
@@ -119,6 +120,7 @@ pub enum DispatchError {
 pub struct Dispatch {
     kernel: String,
     size_names: Vec<String>,
+    param_names: Vec<String>,
     /// Configs as values in parameter order; index 0 is the default.
     configs: Vec<Vec<Value>>,
     entries: Vec<TunedPoint>,
@@ -184,7 +186,8 @@ impl Dispatch {
                 });
             }
         }
-        Ok(Dispatch { kernel, size_names, configs, entries, constraints, grid, block, shared })
+        let param_names = spec.params.iter().map(|(n, _)| n.clone()).collect();
+        Ok(Dispatch { kernel, size_names, param_names, configs, entries, constraints, grid, block, shared })
     }
 
     pub fn kernel(&self) -> &str {
@@ -194,6 +197,11 @@ impl Dispatch {
     /// The size variables, in declaration order: what [`Dispatch::choose`] takes values for.
     pub fn size_names(&self) -> &[String] {
         &self.size_names
+    }
+
+    /// The parameters, in declaration order: what [`Dispatch::config_values`] gives values for.
+    pub fn param_names(&self) -> &[String] {
+        &self.param_names
     }
 
     pub fn entries(&self) -> &[TunedPoint] {
@@ -233,7 +241,12 @@ impl Dispatch {
                 }
             })
             .collect();
-        ranked.sort_by_key(|&(rank, d, _)| (rank, d));
+        // Several GPUs of one rank (two others of the same compute capability) are taken in order of
+        // name, so the choice does not depend on how their cache files sort.
+        ranked.sort_by(|a, b| {
+            let (ea, eb) = (&self.entries[a.1], &self.entries[b.1]);
+            (a.0, &ea.device, ea.compute_capability).cmp(&(b.0, &eb.device, eb.compute_capability))
+        });
         ranked.into_iter().map(|(_, d, m)| (d, m)).collect()
     }
 
@@ -262,6 +275,16 @@ impl Dispatch {
         }
         if let Some(e) = &self.shared {
             geometry.shared = dim(e, 0, "shared memory")?;
+        }
+        // The limits every CUDA GPU has (compute capability 3.0 on): more would fail the launch where
+        // another config could have run. A device's own shared-memory limit is not known here: a config
+        // over it fails its launch with the driver's error.
+        let threads: u64 = geometry.block.iter().map(|&b| u64::from(b)).product();
+        if threads > 1024 || geometry.block[2] > 64 {
+            return Err(Misfit::Geometry(format!("a block of {:?} threads is over CUDA's limit (1024, z at most 64)", geometry.block)));
+        }
+        if geometry.grid[1] > 65535 || geometry.grid[2] > 65535 {
+            return Err(Misfit::Geometry(format!("a grid of {:?} is over CUDA's limit (y and z at most 65535)", geometry.grid)));
         }
         Ok(geometry)
     }
@@ -293,13 +316,19 @@ impl Dispatch {
                 .collect();
             // Distances equal up to rounding (2048 lies as far from 1024 as from 4096) tie, so the choice
             // does not hang on the last bit of a logarithm; a tie goes to the larger tuned problem (on the
-            // H100, SGEMM 2048³ ran the 4096³ entry's config 5% faster than the best of 400 samples), then
-            // to the entry listed first.
+            // H100, SGEMM 2048³ ran the 4096³ entry's config 5% faster than the best of 400 samples).
             let magnitude = |i: usize| -> i64 {
                 let ln: f64 = self.entries[i].sizes.iter().map(|&v| (v.max(1) as f64).ln()).sum();
                 (ln * 1e9).round() as i64
             };
-            mine.sort_by_key(|&(d, i)| ((d * 1e9).round() as i64, std::cmp::Reverse(magnitude(i)), i));
+            mine.sort_by(|&(da, a), &(db, b)| {
+                let key = |d: f64, i: usize| ((d * 1e9).round() as i64, std::cmp::Reverse(magnitude(i)));
+                key(da, a)
+                    .cmp(&key(db, b))
+                    // Same distance and the same total size ((1024, 4096) against (4096, 1024)): the larger
+                    // first size variable, so the order never depends on the table's.
+                    .then_with(|| self.entries[b].sizes.cmp(&self.entries[a].sizes))
+            });
             for (distance, i) in mine {
                 match self.fit(self.entries[i].config, sizes) {
                     Ok(geometry) => {
@@ -421,6 +450,38 @@ mod tests {
         // ... unless none of its configs fit: then the next device's nearest that does.
         let c = t.choose(H200, (9, 0), &[1024, 192]).unwrap();
         assert_eq!((c.config, c.entry), (1, Some((0, DeviceMatch::SameCapability))));
+    }
+
+    #[test]
+    fn ties_never_depend_on_the_tables_order() {
+        let configs = vec![cfg(16, 16), cfg(64, 64), cfg(128, 128)];
+        let a = point(H100, (9, 0), [1024, 4096], 1);
+        let b = point(H100, (9, 0), [4096, 1024], 2);
+        let one = Dispatch::new(&spec(), configs.clone(), vec![a.clone(), b.clone()]).unwrap();
+        let other = Dispatch::new(&spec(), configs.clone(), vec![b, a]).unwrap();
+        let pick = |t: &Dispatch| t.config_values(t.choose(H100, (9, 0), &[2048, 2048]).unwrap().config).to_vec();
+        assert_eq!(pick(&one), pick(&other));
+        // Two other GPUs of the same compute capability: by name, whatever the order.
+        let x = point("NVIDIA H800", (9, 0), [1024, 1024], 1);
+        let y = point("NVIDIA GH200", (9, 0), [1024, 1024], 2);
+        let one = Dispatch::new(&spec(), configs.clone(), vec![x.clone(), y.clone()]).unwrap();
+        let other = Dispatch::new(&spec(), configs, vec![y, x]).unwrap();
+        assert_eq!(pick_on(&one, H200), pick_on(&other, H200));
+        assert_eq!(pick_on(&one, H200), cfg(128, 128), "NVIDIA GH200 sorts before NVIDIA H800");
+    }
+
+    fn pick_on(t: &Dispatch, device: &str) -> Vec<Value> {
+        t.config_values(t.choose(device, (9, 0), &[1024, 1024]).unwrap().config).to_vec()
+    }
+
+    #[test]
+    fn configs_over_cudas_launch_limits_do_not_fit() {
+        // m = 2^20 with bm = 16 is a grid y of 65536 blocks: over 65535, so not launchable; bm = 128 is.
+        let t = table();
+        let e = t.fit(0, &[1 << 20, 1024]).unwrap_err();
+        assert!(e.to_string().contains("over CUDA's limit"), "{e}");
+        assert_eq!(t.fit(2, &[1 << 20, 1024]).unwrap().grid, [8, 8192, 1]);
+        assert_eq!(t.choose(H100, (9, 0), &[1 << 20, 1024]).unwrap().config, 3, "the 16384x256 entry is nearest and fits");
     }
 
     #[test]

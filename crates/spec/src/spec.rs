@@ -301,7 +301,13 @@ impl KernelSpec {
             out.push(self.invalid(Site::Space, &format!("`{p}` is both a parameter and a problem size")));
         }
         if sizes.len() > MAX_SIZES {
-            out.push(self.invalid(Site::Sizes, &format!("{} problem sizes; at most {MAX_SIZES}", sizes.len())));
+            out.push(self.invalid(
+                Site::Space,
+                &format!(
+                    "bench(...) declares {} problem sizes; the run-time dispatch keys its cache on at most {MAX_SIZES}",
+                    sizes.len()
+                ),
+            ));
         }
         out.extend(self.bucket_problems(&sizes));
         if out.is_empty() {
@@ -925,6 +931,22 @@ fn parse_buckets(
     cx: &mut Ctxt,
     spans: &mut Vec<(String, Span)>,
 ) -> syn::Result<Vec<Vec<(String, i64)>>> {
+    parse_bucket_forms(input, cx, spans).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!(
+                "{e}; sizes(...) takes a list per size variable, `sizes(m = [1024, 4096], k = [4096])`, or points, \
+                 `sizes([m = 1024, n = 1024], [m = 16384, n = 256])`"
+            ),
+        )
+    })
+}
+
+fn parse_bucket_forms(
+    input: ParseStream,
+    cx: &mut Ctxt,
+    spans: &mut Vec<(String, Span)>,
+) -> syn::Result<Vec<Vec<(String, i64)>>> {
     let mut seen = |name: &syn::Ident| {
         if !spans.iter().any(|(n, _)| name == n) {
             spans.push((name.to_string(), name.span()));
@@ -935,7 +957,10 @@ fn parse_buckets(
     let value = |e: &syn::Expr, cx: &mut Ctxt| match eval_size(e, &[]) {
         Ok(v) => Some(v),
         Err(err) => {
-            cx.push(err);
+            cx.error(
+                e.span(),
+                format!("a value in sizes(...) is an integer expression of literals, such as `4096` or `1 << 20` ({err})"),
+            );
             None
         }
     };
@@ -1133,7 +1158,12 @@ mod tests {
             kernel = "mm.cu", entry = "mm", space(b = [16]), sizes([m = x]),
             bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
         });
-        assert!(e.contains("unknown size `x`"), "{e}");
+        assert!(e.contains("a value in sizes(...) is an integer expression of literals"), "{e}");
+        let e = err(quote! {
+            kernel = "mm.cu", entry = "mm", space(b = [16]), sizes(m = 1024),
+            bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
+        });
+        assert!(e.contains("sizes(...) takes a list per size variable"), "{e}");
         let e = err(quote! {
             kernel = "mm.cu", entry = "mm", space(b = [16]), sizes(),
             bench(m = 4096, args = [out f32[m]], grid = "m / b", block = "b")
