@@ -125,14 +125,22 @@ impl<T: 'static> Kernel<T> {
     #[cfg(feature = "cuda")]
     fn function_of(&self, stream: &Arc<CudaStream>, index: usize) -> Result<CudaFunction, tuner_cuda::CudaError> {
         let ctx = stream.context();
+        let find = |loaded: &[(usize, usize, CudaFunction)]| {
+            loaded.iter().find(|(o, i, _)| *o == ctx.ordinal() && *i == index).map(|(_, _, f)| f.clone())
+        };
         // A panic while holding the lock leaves the list as it was: still valid.
-        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, _, f)) = loaded.iter().find(|(o, i, _)| *o == ctx.ordinal() && *i == index) {
-            return Ok(f.clone());
+        if let Some(f) = find(&self.loaded.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(f);
         }
+        // Compiled without the lock: a launch at a new size compiling its config does not hold up the
+        // launches of configs already loaded. Two threads may compile the same config; the first kept wins.
         let defines = tuner_spec::layout::defines(&self.table.config(index));
         let module = tuner_cuda::compile::load_module(ctx, self.name, self.file, self.source, &defines)?;
         let function = tuner_cuda::compile::load_function(&module, self.entry)?;
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = find(&loaded) {
+            return Ok(f);
+        }
         loaded.push((ctx.ordinal(), index, function.clone()));
         Ok(function)
     }
