@@ -8,7 +8,8 @@
 #   scripts/device-buckets.sh record BIN OUT              (call 2)
 #     3. `cargo-autotune record --sample 400` of SGEMM at the three tuned sizes and two between them;
 #   scripts/device-buckets.sh h200 BIN OUT                (on an H200 only: calls 1 and 2 in one)
-#   scripts/device-buckets.sh compare BIN OUT RECORDS     (call 3, with binaries rebuilt from the new cache)
+#   scripts/device-buckets.sh compare BIN OUT RECORDS     (call 3, with binaries rebuilt from the new cache:
+#                                                           buckets and run_tuned)
 #     4. `buckets compare`: bucketed pick, single-size pick, best of the sample and the default, side by side;
 #        `buckets fallback` again, now with this GPU's own entries.
 set -uo pipefail
@@ -57,7 +58,9 @@ compare)
     echo "== 4. bucketed vs single-size vs best of 400 vs default"
     t "$BIN/buckets" compare "$RECORDS" >"$OUT/compare.txt" 2>"$OUT/compare.err"
     cat "$OUT/compare.txt"; tail -3 "$OUT/compare.err"
-    echo "== 5. the same binary's picks at every declared size, with this GPU's own entries"
+    echo "== 5. every launcher through KERNEL.plan, checked against a CPU reference"
+    t "$BIN/run_tuned" >"$OUT/run-tuned.txt" 2>&1; cat "$OUT/run-tuned.txt"
+    echo "== 6. the same binary's picks at every declared size, with this GPU's own entries"
     t "$BIN/buckets" fallback >"$OUT/fallback-own.txt" 2>"$OUT/fallback-own.err"
     cat "$OUT/fallback-own.txt"; tail -3 "$OUT/fallback-own.err"
     ;;

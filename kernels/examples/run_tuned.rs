@@ -2,9 +2,10 @@
 //! reference: the end-to-end proof that the committed cache entries were baked in and picked for this
 //! device. `cargo run --release -p autotune-kernels --example run_tuned` (needs a CUDA GPU).
 //!
-//! For each kernel it prints the config `TUNED` resolved to (the entry for this GPU, else the default),
-//! the mean time of a few launches, and the worst error against the reference; it exits 1 when any
-//! output is wrong.
+//! Every launch goes through `KERNEL.plan`, which picks the config for this GPU and the launch's sizes.
+//! For each kernel it prints that pick (asked of the same generated table: the entry it came from, or
+//! the default), the mean time of a few launches, and the worst error against the reference; it exits 1
+//! when any output is wrong.
 
 mod common;
 
@@ -32,6 +33,21 @@ fn time(stream: &Arc<CudaStream>, runs: usize, mut launch: impl FnMut() -> Resul
     }
     stream.synchronize()?;
     Ok(start.elapsed().as_secs_f64() * 1e3 / runs as f64)
+}
+
+/// The config the generated table picks on this GPU for `sizes`, and where it came from.
+fn pick<T: std::fmt::Debug>(table: &tuner_runtime::__private::Table<T>, sizes: &[i64]) -> String {
+    let info = match tuner_runtime::cuda::query_device(0) {
+        Ok(info) => info,
+        Err(e) => return format!("(no device: {e})"),
+    };
+    match table.choose_for(&info.name, info.compute_capability, sizes) {
+        Ok(p) => match p.entry {
+            Some((e, how)) => format!("{:?} from {} at {:?} ({})", p.config, e.device, e.sizes, how.as_str()),
+            None => format!("{:?} (the default)", p.config),
+        },
+        Err(e) => e.to_string(),
+    }
 }
 
 fn max_err(got: &[f32], want: &[f64]) -> f64 {
@@ -73,7 +89,7 @@ fn main() -> Result<()> {
     let ms = time(&stream, 20, || Ok(vector_add(&stream, &da, &db, &mut dc)?))?;
     let c = stream.clone_dtoh(&dc)?;
     let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| (x + y) as f64).collect();
-    all_ok &= report("vector_add", format!("{:?}", vector_add_tuning::tuned()), ms, max_err(&c, &want), 0.0);
+    all_ok &= report("vector_add", pick(&vector_add_tuning::TABLE, &[n as i64]), ms, max_err(&c, &want), 0.0);
 
     // SGEMM 1024^3 against an f64 reference.
     let (m, nn, k) = (1024, 1024, 1024);
@@ -92,7 +108,7 @@ fn main() -> Result<()> {
             }
         }
     }
-    all_ok &= report("sgemm", format!("{:?}", sgemm_tuning::tuned()), ms, max_err(&c, &want), 1e-3);
+    all_ok &= report("sgemm", pick(&sgemm_tuning::TABLE, &[m as i64, nn as i64, k as i64]), ms, max_err(&c, &want), 1e-3);
 
     // Attention: 4 slices of 512 x 64, fp16 in and out.
     let (bh, seq, d) = (4, 512, 64);
@@ -120,7 +136,7 @@ fn main() -> Result<()> {
             }
         }
     }
-    all_ok &= report("attention", format!("{:?}", attention_tuning::tuned()), ms, max_err(&out, &want), 2e-3);
+    all_ok &= report("attention", pick(&attention_tuning::TABLE, &[bh as i64, seq as i64, d as i64]), ms, max_err(&out, &want), 2e-3);
 
     // Softmax: 1024 rows of 4096.
     let (rows, cols) = (1024, 4096);
@@ -138,7 +154,7 @@ fn main() -> Result<()> {
             *w = (*v as f64 - max).exp() / sum;
         }
     }
-    all_ok &= report("softmax", format!("{:?}", softmax_tuning::tuned()), ms, max_err(&y, &want), 1e-6);
+    all_ok &= report("softmax", pick(&softmax_tuning::TABLE, &[rows as i64, cols as i64]), ms, max_err(&y, &want), 1e-6);
 
     if !all_ok {
         std::process::exit(1);
