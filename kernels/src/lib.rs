@@ -23,7 +23,7 @@ pub use vector_add::vector_add;
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     #[error(transparent)]
-    Cuda(#[from] tuner_runtime::cuda::CudaError),
+    Cuda(Box<tuner_runtime::cuda::CudaError>),
     #[error(transparent)]
     Plan(#[from] tuner_runtime::LaunchError),
     #[error("CUDA launch failed")]
@@ -32,6 +32,13 @@ pub enum KernelError {
     Shape { kernel: &'static str, what: &'static str, found: usize, expected: usize },
     #[error("kernel `{kernel}`: {what} = {value} does not fit the kernel's 32-bit argument")]
     TooLarge { kernel: &'static str, what: &'static str, value: usize },
+}
+
+impl From<tuner_runtime::cuda::CudaError> for KernelError {
+    fn from(e: tuner_runtime::cuda::CudaError) -> KernelError {
+        // Boxed: a launcher's `Result` stays small.
+        KernelError::Cuda(Box::new(e))
+    }
 }
 
 /// `ceil(a / b)` for launch geometry.

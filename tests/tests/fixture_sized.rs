@@ -14,8 +14,11 @@ use crate::util::{both, hand_written_entry, workspace, Fixture};
 pub const H100: &str = "NVIDIA H100 80GB HBM3";
 pub const A100: &str = "NVIDIA A100-SXM4-80GB";
 
-/// The entries the fixture commits: (device, compute capability, m, n, bm, bn).
-pub const ENTRIES: &[(&str, (u32, u32), i64, i64, i64, i64)] = &[
+/// One committed entry: (device, compute capability, m, n, bm, bn).
+type Committed = (&'static str, (u32, u32), i64, i64, i64, i64);
+
+/// The entries the fixture commits.
+pub const ENTRIES: &[Committed] = &[
     (H100, (9, 0), 1024, 1024, 32, 32),
     (H100, (9, 0), 4096, 4096, 128, 128),
     (H100, (9, 0), 16384, 256, 128, 64),
