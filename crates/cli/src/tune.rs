@@ -317,11 +317,7 @@ mod tests {
 
     #[test]
     fn tunes_misses_skips_hits_and_replaces_superseded_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("crate");
-        fixture_crate(&root);
-        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
-        let mut gpu = FakeGpu::new(dir.path());
+        let (_dir, root, mut gpu) = krate();
         assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
         assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 0, skipped: 1, failed: 0, interrupted: false });
         // The kernel changes: the old entry is stale, and tuning again replaces it.
@@ -339,11 +335,7 @@ mod tests {
 
     #[test]
     fn entries_in_a_read_only_directory_are_never_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("crate");
-        fixture_crate(&root);
-        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
-        let mut gpu = FakeGpu::new(dir.path());
+        let (dir, root, mut gpu) = krate();
         tune(&args(&root, false), &mut gpu).unwrap();
         let mut elsewhere = args(&root, true);
         elsewhere.cache_dir = Some(dir.path().join("out"));
@@ -405,11 +397,7 @@ mod tests {
     /// (here the source changed as well), so `check` passes after `tune`.
     #[test]
     fn entries_at_sizes_no_longer_declared_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("crate");
-        fixture_crate(&root);
-        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
-        let mut gpu = FakeGpu::new(dir.path());
+        let (_dir, root, mut gpu) = krate();
         tune(&args(&root, false), &mut gpu).unwrap();
         let launcher = root.join("src/nested/scale.rs");
         let text = std::fs::read_to_string(&launcher).unwrap();
@@ -421,6 +409,16 @@ mod tests {
         assert!(files[0].file_name().unwrap().to_str().unwrap().contains("-n2097152-"), "{files:?}");
         let c = crate::check::check_crate(&root, &Settings::default(), None).unwrap();
         assert!(c.problems.is_empty(), "{:?}", c.problems);
+    }
+
+    /// A fixture crate with a manifest, in a fresh directory, and a fake GPU.
+    fn krate() -> (tempfile::TempDir, std::path::PathBuf, FakeGpu) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("crate");
+        fixture_crate(&root);
+        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        let gpu = FakeGpu::new(dir.path());
+        (dir, root, gpu)
     }
 
     fn tune(args: &TuneArgs, gpu: &mut FakeGpu) -> anyhow::Result<Summary> {
