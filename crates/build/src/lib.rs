@@ -61,7 +61,6 @@ use tuner_spec::spec::point_text;
 use crate::codegen::CodegenError;
 use crate::scan::{scan_crate, Kernel, ScanError};
 pub use crate::settings::{is_truthy, SearchSettings, Settings, SettingsError, CACHE_DIR_ENV, OFFLINE_ENV};
-use crate::tuning::{tune_kernel, TuningError};
 
 /// Why the build script failed.
 #[derive(thiserror::Error)]
@@ -215,6 +214,12 @@ fn build_kernel(
 ) -> Result<Outcome, Error> {
     let name = &kernel.spec.name;
     let found = cache.lookup(&kernel.spec, &kernel.source_blake3)?;
+    // With a GPU, the points it has no entry of its own for are tuned; without one, a point no GPU has an
+    // entry for is a miss.
+    let missing = match &gpu {
+        Some(gpu) => found.missing_on(gpu.fingerprint(), &kernel.spec),
+        None => found.missing_everywhere(&kernel.spec),
+    };
     if let Some(e) = found.corrupt.into_iter().next() {
         return Err(e.into());
     }
@@ -227,9 +232,6 @@ fn build_kernel(
 
     let outcome = match gpu {
         Some(gpu) => {
-            let device = gpu.fingerprint().clone();
-            let missing: Vec<_> =
-                points.iter().filter(|p| !fresh.iter().any(|c| c.entry.device.same_hardware(&device) && c.entry.point() == p.as_slice())).cloned().collect();
             let mut tuned = Vec::new();
             for point in &missing {
                 match tune_here(env, cache, kernel, point, gpu, &fresh) {
@@ -269,8 +271,6 @@ fn build_kernel(
             }
         }
         None => {
-            let missing: Vec<_> =
-                points.iter().filter(|p| !fresh.iter().any(|c| c.entry.point() == p.as_slice())).cloned().collect();
             if let Some(first) = missing.first().filter(|_| env.settings.offline) {
                 return Err(Error::OfflineMiss {
                     kernel: name.clone(),
@@ -324,13 +324,10 @@ fn tune_here(
     fresh: &[Cached],
 ) -> Result<Cached, Box<dyn std::error::Error + Send + Sync>> {
     let device = gpu.fingerprint().clone();
-    let source = String::from_utf8_lossy(&kernel.source).into_owned();
-    let spec = kernel.spec.at(point).check()?;
-    eprintln!("autotune: {}: tuning at {} on {device}", kernel.spec.name, point_text(point));
-    let warm = tuning::warm_starts(&spec, &device, fresh);
-    let mut objective = gpu.objective(&spec, &source)?;
-    let entry = tune_kernel(&spec, &kernel.source_blake3, &device, &mut *objective, &env.settings.tune_options(), &warm)
-        .map_err(|e: TuningError| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+    let announce = |_: &[tuning::WarmStart]| {
+        eprintln!("autotune: {}: tuning at {} on {device}", kernel.spec.name, point_text(point));
+    };
+    let entry = tuning::tune_point(kernel, point, gpu, &env.settings.tune_options(), fresh, announce)?;
     let path = cache.write(&entry)?;
     Ok(Cached { path, entry })
 }

@@ -175,6 +175,40 @@ pub fn warm_starts(spec: &CheckedSpec, device: &DeviceFingerprint, others: &[Cac
     out
 }
 
+/// Why one size point of a kernel could not be tuned.
+#[derive(Debug, thiserror::Error)]
+pub enum PointError {
+    /// The declared spec does not check at the point.
+    #[error(transparent)]
+    Spec(#[from] tuner_spec::SpecError),
+    /// The GPU could not make a benchmark for the kernel (the reference config failed, no worker…).
+    #[error(transparent)]
+    Objective(Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Tuning(#[from] TuningError),
+}
+
+/// Tunes the scanned `kernel` at `point` on `gpu`: the declared spec at that point, its warm starts from
+/// the kernel's `fresh` entries ([`warm_starts`]), a benchmark from the GPU, the search. `announce` hears
+/// the warm starts before any GPU work (the build script and the CLI each print their line). The entry is
+/// returned, not written.
+pub fn tune_point(
+    kernel: &crate::scan::Kernel,
+    point: &[(String, i64)],
+    gpu: &mut dyn tuner_search::Gpu,
+    options: &TuneOptions,
+    fresh: &[Cached],
+    announce: impl FnOnce(&[WarmStart]),
+) -> Result<Entry, PointError> {
+    let device = gpu.fingerprint().clone();
+    let spec = kernel.spec.at(point).check()?;
+    let warm = warm_starts(&spec, &device, fresh);
+    announce(&warm);
+    let source = String::from_utf8_lossy(&kernel.source).into_owned();
+    let mut objective = gpu.objective(&spec, &source).map_err(PointError::Objective)?;
+    Ok(tune_kernel(&spec, &kernel.source_blake3, &device, &mut *objective, options, &warm)?)
+}
+
 /// Tunes `spec` (checked at one size point; its kernel source hashes to `source_blake3`) on `device`
 /// with `objective`, measuring the default and then `warm` first, and returns the cache entry to write.
 pub fn tune_kernel(

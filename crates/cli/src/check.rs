@@ -34,6 +34,7 @@ use serde_json::json;
 use super::crate_args::CrateArgs;
 use super::json::{emit, entry};
 use tuner_build::cache::{point_key, short, Cache};
+use tuner_spec::device::DeviceFingerprint;
 use tuner_spec::spec::point_text;
 use tuner_build::scan::scan_crate;
 use tuner_build::Settings;
@@ -144,13 +145,8 @@ pub fn check_crate(root: &std::path::Path, settings: &Settings, device: Option<&
                             q.name
                         );
                     };
-                    for point in &points {
-                        let own = found.fresh.iter().any(|c| {
-                            c.entry.device.name == q.name && c.entry.device.compute_capability == cc && c.entry.point() == point.as_slice()
-                        });
-                        if own {
-                            continue;
-                        }
+                    let gpu = DeviceFingerprint { name: q.name.clone(), compute_capability: cc, driver: None, nvrtc: None };
+                    for point in found.missing_on(&gpu, &k.spec) {
                         let sizes: Vec<i64> = point.iter().map(|(_, v)| *v).collect();
                         let runs = match dispatch.choose(&q.name, cc, &sizes) {
                             Ok(choice) => crate::which::describe(&dispatch, &found.fresh, &choice),
@@ -159,7 +155,7 @@ pub fn check_crate(root: &std::path::Path, settings: &Settings, device: Option<&
                         problems.push(Problem::Fallback {
                             kernel: name.clone(),
                             device: q.name.clone(),
-                            sizes: point_text(point),
+                            sizes: point_text(&point),
                             runs,
                         });
                     }

@@ -22,7 +22,7 @@ use crate::interrupt;
 use crate::interrupt::INTERRUPTED;
 use tuner_build::cache::Cache;
 use tuner_build::scan::{scan_crate, Scan};
-use tuner_build::tuning::{tune_kernel, warm_starts, TuneOptions, TuningError};
+use tuner_build::tuning::{tune_point, PointError, TuneOptions, TuningError};
 use tuner_spec::spec::point_text;
 use tuner_build::Settings;
 use tuner_search::strategy::StrategyKind;
@@ -155,31 +155,6 @@ pub fn run(args: TuneArgs, settings: &Settings) -> anyhow::Result<i32> {
     })
 }
 
-/// Tunes `k` at `point` on `gpu`, measuring the default and the warm starts from `fresh` first.
-fn tune_point(
-    k: &tuner_build::scan::Kernel,
-    point: &[(String, i64)],
-    device: &tuner_spec::device::DeviceFingerprint,
-    gpu: &mut dyn Gpu,
-    options: &TuneOptions,
-    fresh: &[tuner_build::cache::Cached],
-) -> anyhow::Result<tuner_build::cache::Entry> {
-    let name = &k.spec.name;
-    let spec = k.spec.at(point).check().with_context(|| format!("kernel `{name}`"))?;
-    let source = String::from_utf8_lossy(&k.source).into_owned();
-    let warm = warm_starts(&spec, device, fresh);
-    eprintln!(
-        "{name} at {}: tuning ({} evaluations, {}{})",
-        point_text(point),
-        options.max_evaluations,
-        options.strategy.name(),
-        if warm.is_empty() { String::new() } else { format!(", {} warm starts", warm.len()) }
-    );
-    let mut objective =
-        gpu.objective(&spec, &source).map_err(|e| anyhow::anyhow!(e)).with_context(|| format!("kernel `{name}`"))?;
-    Ok(tune_kernel(&spec, &k.source_blake3, device, &mut *objective, options, &warm)?)
-}
-
 /// How many size points were tuned, were already up to date, or failed.
 // Without `cuda` only the tests drive the loop (through a recorded table).
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
@@ -221,14 +196,24 @@ pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Resul
                     continue;
                 }
                 let started = std::time::Instant::now();
-                let entry = match tune_point(k, point, &device, gpu, options, &fresh) {
+                let announce = |warm: &[tuner_build::tuning::WarmStart]| {
+                    eprintln!(
+                        "{name} at {}: tuning ({} evaluations, {}{})",
+                        point_text(point),
+                        options.max_evaluations,
+                        options.strategy.name(),
+                        if warm.is_empty() { String::new() } else { format!(", {} warm starts", warm.len()) }
+                    );
+                };
+                let entry = match tune_point(k, point, gpu, options, &fresh, announce) {
                     Ok(entry) => entry,
-                    Err(e) if e.downcast_ref::<TuningError>().is_some_and(|t| matches!(t, TuningError::Interrupted { .. })) => {
+                    Err(PointError::Tuning(e @ TuningError::Interrupted { .. })) => {
                         eprintln!("{e}");
                         summary.interrupted = true;
                         break 'crates;
                     }
                     Err(e) => {
+                        let e = anyhow::Error::from(e).context(format!("kernel `{name}`"));
                         // One point that cannot be tuned (a kernel that does not compile on this GPU, a
                         // reference that fails) does not cost the others their tune.
                         eprintln!("error: {name}{}: {e:#}; going on with the other sizes and kernels", sized(point));
