@@ -133,13 +133,21 @@ pub struct Table<T: 'static> {
     configs: &'static [T],
     entries: &'static [DeviceEntry],
     values: fn(&T) -> Vec<Value>,
-    dispatch: OnceLock<Result<Dispatch, String>>,
+    /// The spec, parsed once: the rules and the bench sizes.
+    parsed: OnceLock<Result<Parsed, String>>,
     devices: RwLock<Vec<(String, (u32, u32))>>,
     picks: OnceLock<RwLock<Picks>>,
     #[cfg(feature = "cuda")]
     ordinals: RwLock<Vec<(usize, DeviceSlot)>>,
-    bench: OnceLock<Vec<i64>>,
-    running: OnceLock<&'static T>,
+    /// The bench-size config's index on the GPU this process runs on.
+    running: OnceLock<usize>,
+}
+
+/// What a table makes of its spec, once.
+struct Parsed {
+    dispatch: Dispatch,
+    /// The bench sizes, in declaration order.
+    bench: Vec<i64>,
 }
 
 impl<T: 'static> Table<T> {
@@ -160,12 +168,11 @@ impl<T: 'static> Table<T> {
             configs,
             entries,
             values,
-            dispatch: OnceLock::new(),
+            parsed: OnceLock::new(),
             devices: RwLock::new(Vec::new()),
             picks: OnceLock::new(),
             #[cfg(feature = "cuda")]
             ordinals: RwLock::new(Vec::new()),
-            bench: OnceLock::new(),
             running: OnceLock::new(),
         }
     }
@@ -189,8 +196,8 @@ impl<T: 'static> Table<T> {
         Config::new(names.into(), (self.values)(&self.configs[index]))
     }
 
-    fn dispatch(&self) -> Result<&Dispatch, LaunchError> {
-        let built = self.dispatch.get_or_init(|| {
+    fn parsed(&self) -> &Result<Parsed, String> {
+        self.parsed.get_or_init(|| {
             let spec: KernelSpec = serde_json::from_str(self.spec).map_err(|e| e.to_string())?;
             let configs = self.configs.iter().map(self.values).collect();
             let entries = self
@@ -203,16 +210,27 @@ impl<T: 'static> Table<T> {
                     config: e.config,
                 })
                 .collect();
-            Dispatch::new(&spec, configs, entries).map_err(|e| e.to_string())
-        });
-        built.as_ref().map_err(|message| LaunchError::Table { kernel: self.kernel_name(), message: message.clone() })
+            let dispatch = Dispatch::new(&spec, configs, entries).map_err(|e| e.to_string())?;
+            Ok(Parsed { dispatch, bench: spec.bench.sizes.iter().map(|(_, v)| *v).collect() })
+        })
+    }
+
+    fn dispatch(&self) -> Result<&Dispatch, LaunchError> {
+        self.parsed()
+            .as_ref()
+            .map(|p| &p.dispatch)
+            .map_err(|message| LaunchError::Table { kernel: self.kernel_name(), message: message.clone() })
     }
 
     fn kernel_name(&self) -> String {
-        serde_json::from_str::<serde_json::Value>(self.spec)
-            .ok()
-            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| "?".to_owned())
+        match self.parsed() {
+            Ok(p) => p.dispatch.kernel().to_owned(),
+            // A spec that does not parse (a code generator bug) may still name its kernel.
+            Err(_) => serde_json::from_str::<serde_json::Value>(self.spec)
+                .ok()
+                .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| "?".to_owned()),
+        }
     }
 
     /// The slot of the GPU `name` with `compute_capability`, interned at its first use.
@@ -272,24 +290,28 @@ impl<T: 'static> Table<T> {
 
     /// The config at the bench sizes on the GPU `name`: the nearest entry, else the default.
     pub fn at_bench(&self, name: &str, compute_capability: (u32, u32)) -> &'static T {
-        let Ok(dispatch) = self.dispatch() else { return &self.configs[0] };
-        let bench = self.bench.get_or_init(|| {
-            serde_json::from_str::<KernelSpec>(self.spec)
-                .map(|s| s.bench.sizes.iter().map(|(_, v)| *v).collect())
-                .unwrap_or_default()
-        });
-        match dispatch.choose(name, compute_capability, bench) {
-            Ok(choice) => &self.configs[choice.config],
-            Err(_) => &self.configs[0],
+        &self.configs[self.at_bench_index(name, compute_capability)]
+    }
+
+    /// [`Table::at_bench`]'s index in the configs.
+    fn at_bench_index(&self, name: &str, compute_capability: (u32, u32)) -> usize {
+        match self.parsed() {
+            Ok(p) => p.dispatch.choose(name, compute_capability, &p.bench).map_or(0, |choice| choice.config),
+            Err(_) => 0,
         }
     }
 
     /// [`Table::at_bench`] for the GPU this process runs on (device 0), decided once; the default when
     /// there is none.
     pub fn at_bench_running(&self) -> &'static T {
-        self.running.get_or_init(|| match running_device() {
-            Some((name, cc)) => self.at_bench(&name, cc),
-            None => &self.configs[0],
+        &self.configs[self.at_bench_running_index()]
+    }
+
+    /// [`Table::at_bench_running`]'s index in the configs.
+    pub fn at_bench_running_index(&self) -> usize {
+        *self.running.get_or_init(|| match running_device() {
+            Some((name, cc)) => self.at_bench_index(&name, cc),
+            None => 0,
         })
     }
 

@@ -85,9 +85,7 @@ impl<T: 'static> Kernel<T> {
 
     /// The config this process uses at the bench sizes (device 0).
     pub fn config(&self) -> Config {
-        let running = self.table.at_bench_running();
-        let index = self.table.configs().iter().position(|c| std::ptr::eq(c, running)).unwrap_or(0);
-        self.table.config(index)
+        self.table.config(self.table.at_bench_running_index())
     }
 
     /// The `-D` options the bench-size config is compiled with, as the benchmark compiled it when tuning.
@@ -117,9 +115,7 @@ impl<T: 'static> Kernel<T> {
     #[cfg(feature = "cuda")]
     #[allow(clippy::result_large_err)] // kept as it was for existing launchers; `plan` boxes the error
     pub fn function(&self, stream: &Arc<CudaStream>) -> Result<CudaFunction, tuner_cuda::CudaError> {
-        let running = self.table.at_bench_running();
-        let index = self.table.configs().iter().position(|c| std::ptr::eq(c, running)).unwrap_or(0);
-        self.function_of(stream, index)
+        self.function_of(stream, self.table.at_bench_running_index())
     }
 
     /// Config `index` compiled for `stream`'s device and loaded, at its first use there.
