@@ -51,6 +51,8 @@ pub struct Compiler {
     file_name: String,
     arch: String,
     text: String,
+    /// A hash of `text`, made once: the first part of the keys of [`Compiler::remember`].
+    text_hash: u64,
     source: CString,
     name: CString,
     options: Vec<String>,
@@ -87,6 +89,12 @@ impl Compiler {
             file_name: file_name.to_owned(),
             arch: arch.to_owned(),
             text: source.to_str().expect("built from a str").to_owned(),
+            text_hash: {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                source.hash(&mut h);
+                h.finish()
+            },
             source,
             name,
             options,
@@ -106,11 +114,17 @@ impl Compiler {
         memo().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(self.memo_key(defines), compiled.clone());
     }
 
+    /// [`Compiler::compile`], unless this process compiled `defines` before ([`Compiler::remembered`]);
+    /// the result is remembered.
+    pub fn compile_once(&self, defines: &[String]) -> Result<Compiled, CudaError> {
+        match self.remembered(defines) {
+            Some(c) => Ok(c),
+            None => self.compile(defines).inspect(|c| self.remember(defines, c)),
+        }
+    }
+
     fn memo_key(&self, defines: &[String]) -> MemoKey {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.text.hash(&mut h);
-        (h.finish(), self.arch.clone(), self.options.clone(), defines.to_vec())
+        (self.text_hash, self.arch.clone(), self.options.clone(), defines.to_vec())
     }
 
     /// Compiles with `defines` (`-DNAME=value` each).

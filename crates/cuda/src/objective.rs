@@ -84,7 +84,6 @@ pub struct CudaBench {
     pub device: GpuInfo,
     pub reference: (Config, Measurement),
     pub evaluations: Vec<Evaluation>,
-    memo_hits: usize,
 }
 
 impl CudaBench {
@@ -101,12 +100,7 @@ impl CudaBench {
         let info = chosen[0].clone();
         let file_name = spec.kernel.rsplit('/').next().unwrap_or(&spec.kernel).to_owned();
         let compiler = Compiler::new(&spec.name, &file_name, source, &info.arch())?;
-        let reference_defines = defines(&reference);
-        let reference_image = match compiler.remembered(&reference_defines) {
-            Some(c) => Ok(c),
-            None => compiler.compile(&reference_defines).inspect(|c| compiler.remember(&reference_defines, c)),
-        };
-        let reference_image = reference_image.map_err(|e| CudaError::Reference {
+        let reference_image = compiler.compile_once(&defines(&reference)).map_err(|e| CudaError::Reference {
             kernel: spec.name.clone(),
             config: reference.to_string(),
             reason: e.to_string(),
@@ -158,7 +152,6 @@ impl CudaBench {
             device,
             reference: (reference, measured),
             evaluations: Vec::new(),
-            memo_hits: 0,
         })
     }
 
@@ -196,7 +189,6 @@ impl CudaBench {
         let known: Vec<Option<Compiled>> = defs.iter().map(|d| self.compiler.remembered(d)).collect();
         let todo: Vec<Vec<String>> =
             defs.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(d, _)| d.clone()).collect();
-        self.memo_hits += defs.len() - todo.len();
         let mut fresh = self.cache.take(|d| job.run_defines(d), &todo).into_iter();
         known
             .into_iter()
@@ -214,10 +206,6 @@ impl CudaBench {
             .collect()
     }
 
-    /// Configs taken from an earlier tune's compiles in this process.
-    pub fn memo_hits(&self) -> usize {
-        self.memo_hits
-    }
 
     /// Configs asked for that were compiled ahead by [`Objective::prefetch`], and configs compiled on
     /// demand.
