@@ -17,10 +17,8 @@ MODE=$1
 BIN=${2:-.device/bin}
 OUT=${3:-device-out}
 mkdir -p "$OUT"
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64; do
-    [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
-t() { local s e; s=$(date +%s.%N); "$@"; local rc=$?; e=$(date +%s.%N); echo "(exit $rc, $(awk "BEGIN {print $e - $s}") s)"; }
+# shellcheck source=scripts/device-env.sh
+. "$(dirname "$0")/device-env.sh"
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) $MODE"
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 SIZES="1024,1024,1024 4096,4096,4096 16384,256,4096 2048,2048,2048 8192,1024,4096"

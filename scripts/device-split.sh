@@ -10,10 +10,8 @@ set -uo pipefail
 BIN=${1:-.device/bin}
 OUT=${2:-device-out}
 mkdir -p "$OUT"
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64; do
-    [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
-t() { local s e; s=$(date +%s.%N); "$@"; local rc=$?; e=$(date +%s.%N); echo "(exit $rc, $(echo "$e - $s" | bc) s)"; }
+# shellcheck source=scripts/device-env.sh
+. "$(dirname "$0")/device-env.sh"
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null)"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 
 echo "== 1. the build script tunes its misses, AUTOTUNE_WORKER=1 inherited"
