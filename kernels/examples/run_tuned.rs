@@ -12,14 +12,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use autotune_kernels::half::{f2h, h2f};
+use autotune_kernels::half::f2h;
+use autotune_kernels::flash_attention::{flash_attention_hd128_tuning, flash_attention_hd64_tuning};
 use autotune_kernels::{
-    attention, attention::attention_tuning, sgemm, sgemm::sgemm_tuning, softmax, softmax::softmax_tuning, vector_add,
+    attention, attention::attention_tuning, flash_attention, sgemm, sgemm::sgemm_tuning, softmax, softmax::softmax_tuning, vector_add,
     vector_add::vector_add_tuning,
 };
 use cudarc::driver::{CudaContext, CudaStream};
 
-use common::data;
+use common::{attention_error, attention_reference, data};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -74,6 +75,8 @@ fn main() -> Result<()> {
         ("sgemm", sgemm_tuning::ENTRIES.iter().map(|e| e.device).collect()),
         ("attention", attention_tuning::ENTRIES.iter().map(|e| e.device).collect()),
         ("softmax", softmax_tuning::ENTRIES.iter().map(|e| e.device).collect()),
+        ("flash d64", flash_attention_hd64_tuning::ENTRIES.iter().map(|e| e.device).collect()),
+        ("flash d128", flash_attention_hd128_tuning::ENTRIES.iter().map(|e| e.device).collect()),
     ] {
         println!("{kernel:>10}: cache entries for {devices:?}");
     }
@@ -110,33 +113,41 @@ fn main() -> Result<()> {
     }
     all_ok &= report("sgemm", pick(&sgemm_tuning::TABLE, &[m as i64, nn as i64, k as i64]), ms, max_err(&c, &want), 1e-3);
 
-    // Attention: 4 slices of 512 x 64, fp16 in and out.
-    let (bh, seq, d) = (4, 512, 64);
-    let (q, kk, v) = (data(bh * seq * d, 5), data(bh * seq * d, 6), data(bh * seq * d, 7));
-    let to_h = |x: &[f32]| x.iter().map(|f| f2h(*f)).collect::<Vec<u16>>();
-    let (qh, kh, vh) = (to_h(&q), to_h(&kk), to_h(&v));
-    let (dq, dk, dv) = (stream.clone_htod(&qh)?, stream.clone_htod(&kh)?, stream.clone_htod(&vh)?);
-    let mut dout = stream.alloc_zeros::<u16>(bh * seq * d)?;
-    let ms = time(&stream, 10, || Ok(attention(&stream, &dq, &dk, &dv, &mut dout, (bh, seq))?))?;
-    let out: Vec<f32> = stream.clone_dtoh(&dout)?.into_iter().map(h2f).collect();
-    let mut want = vec![0f64; bh * seq * d];
-    let scale = 1.0 / (d as f64).sqrt();
-    let hf = |x: u16| h2f(x) as f64;
-    for s in 0..bh {
-        let base = s * seq * d;
-        for i in 0..seq {
-            let scores: Vec<f64> = (0..seq)
-                .map(|j| (0..d).map(|t| hf(qh[base + i * d + t]) * hf(kh[base + j * d + t])).sum::<f64>() * scale)
-                .collect();
-            let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-            let w: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
-            let sum: f64 = w.iter().sum();
-            for t in 0..d {
-                want[base + i * d + t] = (0..seq).map(|j| w[j] * hf(vh[base + j * d + t])).sum::<f64>() / sum;
-            }
-        }
+    // Attention, on the CUDA cores (head dimension 64) and on the tensor cores (64 and 128, with and
+    // without the causal mask): 4 slices of 512 rows, fp16 in and out, every row against float64.
+    let (bh, seq) = (4, 512);
+    let slices: Vec<(usize, usize)> = (0..bh).flat_map(|s| (0..seq).map(move |i| (s, i))).collect();
+    for (name, d, causal) in [
+        ("attention", 64, false),
+        ("flash d64", 64, false),
+        ("flash d64c", 64, true),
+        ("flash d128", 128, false),
+        ("flash d128c", 128, true),
+    ] {
+        let to_h = |seed: u64| data(bh * seq * d, seed).into_iter().map(f2h).collect::<Vec<u16>>();
+        let (qh, kh, vh) = (to_h(5), to_h(6), to_h(7));
+        let (dq, dk, dv) = (stream.clone_htod(&qh)?, stream.clone_htod(&kh)?, stream.clone_htod(&vh)?);
+        let mut dout = stream.clone_htod(&vec![0x7e00u16; bh * seq * d])?; // NaN: unwritten rows show
+        let sizes = [bh as i64, seq as i64];
+        let (ms, tuned) = match (name, d) {
+            ("attention", _) => (
+                time(&stream, 10, || Ok(attention(&stream, &dq, &dk, &dv, &mut dout, (bh, seq))?))?,
+                pick(&attention_tuning::TABLE, &[bh as i64, seq as i64, d as i64]),
+            ),
+            (_, 64) => (
+                time(&stream, 10, || Ok(flash_attention(&stream, &dq, &dk, &dv, &mut dout, (bh, seq, d), causal)?))?,
+                pick(&flash_attention_hd64_tuning::TABLE, &sizes),
+            ),
+            _ => (
+                time(&stream, 10, || Ok(flash_attention(&stream, &dq, &dk, &dv, &mut dout, (bh, seq, d), causal)?))?,
+                pick(&flash_attention_hd128_tuning::TABLE, &sizes),
+            ),
+        };
+        let out = stream.clone_dtoh(&dout)?;
+        let want = attention_reference([&qh, &kh, &vh], &slices, (seq, d), causal);
+        let (err, written) = attention_error(&out, &slices, (seq, d), &want);
+        all_ok &= report(name, tuned, ms, if written { err } else { f64::NAN }, 2e-3);
     }
-    all_ok &= report("attention", pick(&attention_tuning::TABLE, &[bh as i64, seq as i64, d as i64]), ms, max_err(&out, &want), 2e-3);
 
     // Softmax: 1024 rows of 4096.
     let (rows, cols) = (1024, 4096);

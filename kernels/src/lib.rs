@@ -9,12 +9,14 @@
 //! as `u16` bit patterns.
 
 pub mod attention;
+pub mod flash_attention;
 pub mod half;
 pub mod sgemm;
 pub mod softmax;
 pub mod vector_add;
 
 pub use attention::attention;
+pub use flash_attention::flash_attention;
 pub use sgemm::sgemm;
 pub use softmax::softmax;
 pub use vector_add::vector_add;
@@ -30,6 +32,8 @@ pub enum KernelError {
     Launch(#[from] cudarc::driver::DriverError),
     #[error("kernel `{kernel}`: {what} is {found}, expected {expected}")]
     Shape { kernel: &'static str, what: &'static str, found: usize, expected: usize },
+    #[error("kernel `{kernel}`: {what} = {value} is not supported ({supported})")]
+    Unsupported { kernel: &'static str, what: &'static str, value: usize, supported: &'static str },
     #[error("kernel `{kernel}`: {what} = {value} does not fit the kernel's 32-bit argument")]
     TooLarge { kernel: &'static str, what: &'static str, value: usize },
 }
@@ -72,6 +76,8 @@ mod tests {
         assert_eq!(sgemm::sgemm_tuning::Tuned::DEFAULT.bm, 128);
         assert_eq!(attention::attention_tuning::Tuned::DEFAULT.bq, 64);
         assert_eq!(softmax::softmax_tuning::Tuned::DEFAULT.block, 256);
+        assert_eq!(flash_attention::flash_attention_hd64_tuning::Tuned::DEFAULT.hd, 64);
+        assert_eq!(flash_attention::flash_attention_hd128_tuning::Tuned::DEFAULT.hd, 128);
         // With no GPU in this process the launchers use the defaults.
         let defines = vector_add::vector_add_tuning::KERNEL.defines();
         assert_eq!(defines, ["-DBLOCK=256", "-DITEMS=1", "-DVEC=1"]);

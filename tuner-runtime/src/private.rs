@@ -134,7 +134,7 @@ impl<T: 'static> Kernel<T> {
         // launches of configs already loaded. Two threads may compile the same config; the first kept wins.
         let defines = tuner_spec::layout::defines(&self.table.config(index));
         let module = tuner_cuda::compile::load_module(ctx, self.name, self.file, self.source, &defines)?;
-        let function = tuner_cuda::compile::load_function(&module, self.entry)?;
+        let function = tuner_cuda::compile::load_function(ctx, &module, self.entry)?;
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(f) = find(&loaded) {
             return Ok(f);

@@ -270,11 +270,25 @@ pub fn load_module(
     ctx.load_module(cudarc::nvrtc::Ptx::from_binary(compiled.image)).call("cuModuleLoadData")
 }
 
-/// The entry point `entry` of a loaded module.
+/// The entry point `entry` of a loaded module, allowed all the shared memory per block the device has
+/// beside the kernel's static shared memory: a launch asking for more than 48 KiB of dynamic shared
+/// memory (a config's `shared` expression) needs that opt-in, and a launch asking for more than the
+/// device has fails with the driver's error.
 pub fn load_function(
+    ctx: &std::sync::Arc<cudarc::driver::CudaContext>,
     module: &std::sync::Arc<cudarc::driver::CudaModule>,
     entry: &str,
 ) -> Result<cudarc::driver::CudaFunction, CudaError> {
     use super::DriverContext;
-    module.load_function(entry).call("cuModuleGetFunction")
+    use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute};
+    let function = module.load_function(entry).call("cuModuleGetFunction")?;
+    let most = ctx
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+        .call("cuDeviceGetAttribute")?;
+    // The opt-in covers static and dynamic shared memory together.
+    let fixed = function.shared_size_bytes().call("cuFuncGetAttribute")?;
+    function
+        .set_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, most - fixed)
+        .call("cuFuncSetAttribute")?;
+    Ok(function)
 }

@@ -1,0 +1,280 @@
+// Attention forward on the tensor cores, FlashAttention-2 structure: O = softmax(Q K^T / sqrt(HD)) V for
+// each of BH slices, Q/K/V/O [BH, seq, HD] fp16, fp32 scores and accumulation, optional causal mask.
+//
+// A block owns BQ query rows, 16 * WM per warp. A warp keeps its Q rows as mma A fragments in registers. K and V
+// stream through shared memory in tiles of BKV keys: a STAGES-deep cp.async pipeline keeps STAGES - 1
+// tiles in flight while one is used. Per tile a warp computes S = Q K^T (mma.sync m16n8k16, B fragments
+// from K with ldmatrix), runs the online softmax on the accumulator fragments (row max and sum reduced
+// over the 4 threads of a quad), and adds P V with P repacked to fp16 A fragments in registers and V's
+// B fragments read with ldmatrix.trans from the row-major tile, so nothing is transposed by hand.
+//
+// Tunables:
+//   HD      head dimension (64, 128): fixed per launcher
+//   BQ      query rows per block
+//   WM      16-row m-tiles per warp (BQ / (16 * WM) warps): each K or V fragment read from shared memory
+//           feeds WM mma instructions, at the cost of WM times the registers for Q, S and O
+//   BKV     keys per tile
+//   STAGES  K/V tiles in shared memory (1: load, wait, compute; 2+: cp.async prefetch ahead)
+//   SWZ     shared layout: 0 = rows padded by 16 bytes, 1 = 16-byte chunks XOR-swizzled by row (no padding);
+//           both make the 8 row addresses of an ldmatrix hit 8 different bank groups
+//   MINB    the blocks per SM __launch_bounds__ asks ptxas to fit (caps registers per thread)
+// Shared memory: STAGES * 2 * BKV * (HD + 8 * (1 - SWZ)) halves, dynamic.
+// The launch: grid (seq / BQ, BH), block BQ / (16 * WM) * 32 threads; seq must be a multiple of BQ and BKV.
+#ifndef HD
+#define HD 64
+#endif
+#ifndef BQ
+#define BQ 64
+#endif
+#ifndef BKV
+#define BKV 64
+#endif
+#ifndef STAGES
+#define STAGES 2
+#endif
+#ifndef SWZ
+#define SWZ 1
+#endif
+#ifndef WM
+#define WM 1
+#endif
+#ifndef MINB
+#define MINB 1
+#endif
+
+#define WARPS (BQ / (16 * WM))
+#define THREADS (WARPS * 32)
+#define NT (BKV / 8)        // n-tiles of 8 keys in S
+#define DT (HD / 8)         // n-tiles of 8 dimensions in O
+#define KS (HD / 16)        // k-steps of 16 dimensions in Q K^T
+#define CH (HD / 8)         // 16-byte chunks per row
+#define ROW (SWZ ? HD : HD + 8)
+#define TILE (BKV * ROW)    // halves per K or V tile
+#define NEG_INF __int_as_float(0xff800000)
+
+typedef unsigned short half_t;
+typedef unsigned int u32;
+
+// The offset in halves of chunk `c` (8 halves) of row `row` of a tile.
+__device__ __forceinline__ int at(int row, int c) {
+#if SWZ
+    return row * HD + ((c ^ (row & 7)) << 3);
+#else
+    return row * ROW + (c << 3);
+#endif
+}
+
+__device__ __forceinline__ u32 smem(const void* p) { return (u32)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp_async16(u32 dst, const void* src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+__device__ __forceinline__ void ldsm4(u32* r, u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm4t(u32* r, u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+// Two floats to an f16x2 register: `lo` in the low half (the lower column).
+__device__ __forceinline__ u32 pack(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+__device__ __forceinline__ void mma(float* c, const u32* a, u32 b0, u32 b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, MINB)
+flash_attention(const half_t* __restrict__ Q, const half_t* __restrict__ K, const half_t* __restrict__ V,
+                half_t* __restrict__ O, int seq, int causal) {
+    extern __shared__ __align__(16) half_t tiles[];  // STAGES x (K tile, V tile)
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+    // Causal blocks near the end of the sequence have the most keys: they start first.
+    const int q0 = (causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BQ;
+    const int r0 = q0 + warp * 16 * WM;  // the warp's first row; m-tile i holds rows r0 + 16 i ..
+    const size_t slice = (size_t)blockIdx.y * seq * HD;
+    // 1 / sqrt(HD) in log2 units, for exp2.
+    const float scale = (HD == 64 ? 0.125f : 0.08838834764831845f) * 1.4426950408889634f;
+
+    // Q as A fragments: rows g and g + 8 of each m-tile, HD in KS k-steps of 16.
+    u32 qa[WM][KS][4];
+#pragma unroll
+    for (int i = 0; i < WM; i++) {
+        const half_t* q0p = Q + slice + (size_t)(r0 + 16 * i + g) * HD;
+        const half_t* q8p = q0p + 8 * HD;
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++) {
+            qa[i][ks][0] = *reinterpret_cast<const u32*>(q0p + 16 * ks + 2 * t);
+            qa[i][ks][1] = *reinterpret_cast<const u32*>(q8p + 16 * ks + 2 * t);
+            qa[i][ks][2] = *reinterpret_cast<const u32*>(q0p + 16 * ks + 8 + 2 * t);
+            qa[i][ks][3] = *reinterpret_cast<const u32*>(q8p + 16 * ks + 8 + 2 * t);
+        }
+    }
+    float o[WM][DT][4];
+    // Per m-tile: running max (scaled log2 units) and sum of rows g ([0]) and g + 8 ([1]).
+    float m[WM][2], l[WM][2];
+#pragma unroll
+    for (int i = 0; i < WM; i++) {
+#pragma unroll
+        for (int n = 0; n < DT; n++) o[i][n][0] = o[i][n][1] = o[i][n][2] = o[i][n][3] = 0.0f;
+        m[i][0] = m[i][1] = NEG_INF;
+        l[i][0] = l[i][1] = 0.0f;
+    }
+
+    // Causal: the tiles up to the block's last row.
+    const int ntiles = causal ? (min(seq, q0 + BQ) + BKV - 1) / BKV : seq / BKV;
+    auto load = [&](int tile, int stage) {
+        half_t* ks = tiles + stage * 2 * TILE;
+        half_t* vs = ks + TILE;
+        const size_t base = slice + (size_t)tile * BKV * HD;
+#pragma unroll
+        for (int c = tid; c < BKV * CH; c += THREADS) {
+            const int row = c / CH, ch = c % CH;
+            cp_async16(smem(ks + at(row, ch)), K + base + row * HD + ch * 8);
+            cp_async16(smem(vs + at(row, ch)), V + base + row * HD + ch * 8);
+        }
+    };
+#pragma unroll
+    for (int st = 0; st < STAGES - 1; st++) {
+        if (st < ntiles) load(st, st);
+        cp_commit();  // empty groups keep the count uniform
+    }
+
+    for (int j = 0; j < ntiles; j++) {
+        __syncthreads();  // the stage loaded next was last read in iteration j - 1
+        if (j + STAGES - 1 < ntiles) load(j + STAGES - 1, (j + STAGES - 1) % STAGES);
+        cp_commit();
+        cp_wait<STAGES - 1>();  // tile j has landed (this thread's copies)
+        __syncthreads();        // (everyone's)
+        const int kv0 = j * BKV;
+        if (causal && kv0 > r0 + 16 * WM - 1) continue;  // no key of this tile is visible to the warp's rows
+        const half_t* ks = tiles + (j % STAGES) * 2 * TILE;
+        const half_t* vs = ks + TILE;
+
+        // S = Q K^T: NT n-tiles of 8 keys; one ldmatrix.x4 gives the B fragments of two k-steps, used by
+        // every m-tile.
+        float s[WM][NT][4];
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+#pragma unroll
+            for (int i = 0; i < WM; i++) s[i][n][0] = s[i][n][1] = s[i][n][2] = s[i][n][3] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < KS; kk += 2) {
+                u32 b[4];
+                ldsm4(b, smem(ks + at(n * 8 + (lane & 7), 2 * kk + (lane >> 3))));
+#pragma unroll
+                for (int i = 0; i < WM; i++) {
+                    mma(s[i][n], qa[i][kk], b[0], b[1]);
+                    mma(s[i][n], qa[i][kk + 1], b[2], b[3]);
+                }
+            }
+        }
+        if (causal && kv0 + BKV - 1 > r0) {  // the tile crosses the diagonal of the warp's rows
+#pragma unroll
+            for (int i = 0; i < WM; i++) {
+                const int row = r0 + 16 * i + g;
+#pragma unroll
+                for (int n = 0; n < NT; n++) {
+                    const int key = kv0 + n * 8 + 2 * t;
+                    if (key > row) s[i][n][0] = NEG_INF;
+                    if (key + 1 > row) s[i][n][1] = NEG_INF;
+                    if (key > row + 8) s[i][n][2] = NEG_INF;
+                    if (key + 1 > row + 8) s[i][n][3] = NEG_INF;
+                }
+            }
+        }
+        // Online softmax on rows g (elements 0, 1) and g + 8 (elements 2, 3) of each m-tile.
+#pragma unroll
+        for (int i = 0; i < WM; i++) {
+            float mx0 = NEG_INF, mx1 = NEG_INF;
+#pragma unroll
+            for (int n = 0; n < NT; n++) {
+                mx0 = fmaxf(mx0, fmaxf(s[i][n][0], s[i][n][1]));
+                mx1 = fmaxf(mx1, fmaxf(s[i][n][2], s[i][n][3]));
+            }
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            // A row sees key 0 in the first tile, so its maximum is finite from then on; a row with no
+            // visible key in this tile keeps its maximum.
+            const float n0 = fmaxf(m[i][0], mx0 * scale), n1 = fmaxf(m[i][1], mx1 * scale);
+            const float c0 = exp2f(m[i][0] - n0), c1 = exp2f(m[i][1] - n1);
+            m[i][0] = n0;
+            m[i][1] = n1;
+            l[i][0] *= c0;
+            l[i][1] *= c1;
+#pragma unroll
+            for (int n = 0; n < DT; n++) {
+                o[i][n][0] *= c0;
+                o[i][n][1] *= c0;
+                o[i][n][2] *= c1;
+                o[i][n][3] *= c1;
+            }
+#pragma unroll
+            for (int n = 0; n < NT; n++) {
+                s[i][n][0] = exp2f(fmaf(s[i][n][0], scale, -n0));
+                s[i][n][1] = exp2f(fmaf(s[i][n][1], scale, -n0));
+                s[i][n][2] = exp2f(fmaf(s[i][n][2], scale, -n1));
+                s[i][n][3] = exp2f(fmaf(s[i][n][3], scale, -n1));
+                l[i][0] += s[i][n][0] + s[i][n][1];
+                l[i][1] += s[i][n][2] + s[i][n][3];
+            }
+        }
+        // O += P V: P's accumulators are the A fragments of BKV / 16 k-steps of 16 keys; one
+        // ldmatrix.x4.trans gives the B fragments of two 8-wide n-tiles of V, used by every m-tile.
+#pragma unroll
+        for (int kk = 0; kk < BKV / 16; kk++) {
+            u32 pa[WM][4];
+#pragma unroll
+            for (int i = 0; i < WM; i++) {
+                pa[i][0] = pack(s[i][2 * kk][0], s[i][2 * kk][1]);
+                pa[i][1] = pack(s[i][2 * kk][2], s[i][2 * kk][3]);
+                pa[i][2] = pack(s[i][2 * kk + 1][0], s[i][2 * kk + 1][1]);
+                pa[i][3] = pack(s[i][2 * kk + 1][2], s[i][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int n = 0; n < DT; n += 2) {
+                u32 b[4];
+                ldsm4t(b, smem(vs + at(16 * kk + (lane & 7) + (lane & 8), n + (lane >> 4))));
+#pragma unroll
+                for (int i = 0; i < WM; i++) {
+                    mma(o[i][n], pa[i], b[0], b[1]);
+                    mma(o[i][n + 1], pa[i], b[2], b[3]);
+                }
+            }
+        }
+    }
+    cp_wait<0>();  // no copy outlives the block
+
+#pragma unroll
+    for (int i = 0; i < WM; i++) {
+        float l0 = l[i][0], l1 = l[i][1];
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+        const float i0 = 1.0f / l0, i1 = 1.0f / l1;
+        half_t* o0 = O + slice + (size_t)(r0 + 16 * i + g) * HD;
+        half_t* o8 = o0 + 8 * HD;
+#pragma unroll
+        for (int n = 0; n < DT; n++) {
+            *reinterpret_cast<u32*>(o0 + 8 * n + 2 * t) = pack(o[i][n][0] * i0, o[i][n][1] * i0);
+            *reinterpret_cast<u32*>(o8 + 8 * n + 2 * t) = pack(o[i][n][2] * i1, o[i][n][3] * i1);
+        }
+    }
+}
