@@ -17,8 +17,11 @@
 //   STAGES  K/V tiles in shared memory (1: load, wait, compute; 2+: cp.async prefetch ahead)
 //   SWZ     shared layout: 0 = rows padded by 16 bytes, 1 = 16-byte chunks XOR-swizzled by row (no padding);
 //           both make the 8 row addresses of an ldmatrix hit 8 different bank groups
+//   QSM     where a warp's Q fragments live: 0 = registers, loaded once (KS * 4 per m-tile); 1 = a Q tile
+//           in shared memory, read with ldmatrix two k-steps at a time inside each K tile (8 registers
+//           per m-tile, more shared-memory traffic): room for larger tiles at head dimension 128
 //   MINB    the blocks per SM __launch_bounds__ asks ptxas to fit (caps registers per thread)
-// Shared memory: STAGES * 2 * BKV * (HD + 8 * (1 - SWZ)) halves, dynamic.
+// Shared memory: (STAGES * 2 * BKV + QSM * BQ) * (HD + 8 * (1 - SWZ)) halves, dynamic.
 // The launch: grid (seq / BQ, BH), block BQ / (16 * WM) * 32 threads; seq must be a multiple of BQ and BKV.
 #ifndef HD
 #define HD 64
@@ -37,6 +40,9 @@
 #endif
 #ifndef WM
 #define WM 1
+#endif
+#ifndef QSM
+#define QSM 0
 #endif
 #ifndef MINB
 #define MINB 1
@@ -82,6 +88,14 @@ __device__ __forceinline__ void ldsm4t(u32* r, u32 addr) {
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
 }
 
+// 2^x with the special-function unit's approximation, denormal results flushed to zero (2^-inf = 0): what
+// the softmax needs, without exp2f's denormal handling around it.
+__device__ __forceinline__ float ex2(float x) {
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
 // Two floats to an f16x2 register: `lo` in the low half (the lower column).
 __device__ __forceinline__ u32 pack(float lo, float hi) {
     u32 r;
@@ -110,6 +124,16 @@ flash_attention(const half_t* __restrict__ Q, const half_t* __restrict__ K, cons
     // 1 / sqrt(HD) in log2 units, for exp2.
     const float scale = (HD == 64 ? 0.125f : 0.08838834764831845f) * 1.4426950408889634f;
 
+#if QSM
+    // The block's Q rows, copied with the first K/V tile (the same cp.async group).
+    half_t* qs = tiles + STAGES * 2 * TILE;
+    for (int c = tid; c < BQ * CH; c += THREADS) {
+        const int row = c / CH, ch = c % CH;
+        cp_async16(smem(qs + at(row, ch)), Q + slice + (size_t)(q0 + row) * HD + ch * 8);
+    }
+    // Lane l's row of the ldmatrix that reads an m-tile's A fragments.
+    const int qrow = warp * 16 * WM + (lane & 7) + (lane & 8);
+#else
     // Q as A fragments: rows g and g + 8 of each m-tile, HD in KS k-steps of 16.
     u32 qa[WM][KS][4];
 #pragma unroll
@@ -124,6 +148,7 @@ flash_attention(const half_t* __restrict__ Q, const half_t* __restrict__ K, cons
             qa[i][ks][3] = *reinterpret_cast<const u32*>(q8p + 16 * ks + 8 + 2 * t);
         }
     }
+#endif
     float o[WM][DT][4];
     // Per m-tile: running max (scaled log2 units) and sum of rows g ([0]) and g + 8 ([1]).
     float m[WM][2], l[WM][2];
@@ -169,9 +194,32 @@ flash_attention(const half_t* __restrict__ Q, const half_t* __restrict__ K, cons
         // every m-tile.
         float s[WM][NT][4];
 #pragma unroll
-        for (int n = 0; n < NT; n++) {
+        for (int n = 0; n < NT; n++)
 #pragma unroll
             for (int i = 0; i < WM; i++) s[i][n][0] = s[i][n][1] = s[i][n][2] = s[i][n][3] = 0.0f;
+#if QSM
+#pragma unroll
+        for (int kk = 0; kk < KS; kk += 2) {
+            u32 qa[WM][2][4];  // k-steps kk and kk + 1 of each m-tile
+#pragma unroll
+            for (int i = 0; i < WM; i++) {
+                ldsm4(qa[i][0], smem(qs + at(qrow + 16 * i, 2 * kk + (lane >> 4))));
+                ldsm4(qa[i][1], smem(qs + at(qrow + 16 * i, 2 * kk + 2 + (lane >> 4))));
+            }
+#pragma unroll
+            for (int n = 0; n < NT; n++) {
+                u32 b[4];
+                ldsm4(b, smem(ks + at(n * 8 + (lane & 7), 2 * kk + (lane >> 3))));
+#pragma unroll
+                for (int i = 0; i < WM; i++) {
+                    mma(s[i][n], qa[i][0], b[0], b[1]);
+                    mma(s[i][n], qa[i][1], b[2], b[3]);
+                }
+            }
+        }
+#else
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
 #pragma unroll
             for (int kk = 0; kk < KS; kk += 2) {
                 u32 b[4];
@@ -183,6 +231,7 @@ flash_attention(const half_t* __restrict__ Q, const half_t* __restrict__ K, cons
                 }
             }
         }
+#endif
         if (causal && kv0 + BKV - 1 > r0) {  // the tile crosses the diagonal of the warp's rows
 #pragma unroll
             for (int i = 0; i < WM; i++) {
@@ -213,7 +262,7 @@ flash_attention(const half_t* __restrict__ Q, const half_t* __restrict__ K, cons
             // A row sees key 0 in the first tile, so its maximum is finite from then on; a row with no
             // visible key in this tile keeps its maximum.
             const float n0 = fmaxf(m[i][0], mx0 * scale), n1 = fmaxf(m[i][1], mx1 * scale);
-            const float c0 = exp2f(m[i][0] - n0), c1 = exp2f(m[i][1] - n1);
+            const float c0 = ex2(m[i][0] - n0), c1 = ex2(m[i][1] - n1);
             m[i][0] = n0;
             m[i][1] = n1;
             l[i][0] *= c0;
@@ -227,10 +276,10 @@ flash_attention(const half_t* __restrict__ Q, const half_t* __restrict__ K, cons
             }
 #pragma unroll
             for (int n = 0; n < NT; n++) {
-                s[i][n][0] = exp2f(fmaf(s[i][n][0], scale, -n0));
-                s[i][n][1] = exp2f(fmaf(s[i][n][1], scale, -n0));
-                s[i][n][2] = exp2f(fmaf(s[i][n][2], scale, -n1));
-                s[i][n][3] = exp2f(fmaf(s[i][n][3], scale, -n1));
+                s[i][n][0] = ex2(fmaf(s[i][n][0], scale, -n0));
+                s[i][n][1] = ex2(fmaf(s[i][n][1], scale, -n0));
+                s[i][n][2] = ex2(fmaf(s[i][n][2], scale, -n1));
+                s[i][n][3] = ex2(fmaf(s[i][n][3], scale, -n1));
                 l[i][0] += s[i][n][0] + s[i][n][1];
                 l[i][1] += s[i][n][2] + s[i][n][3];
             }

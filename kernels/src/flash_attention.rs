@@ -10,8 +10,10 @@
 //!
 //! The space: query rows per block (`bq`) and 16-row m-tiles per warp (`wm`: a K or V fragment read from
 //! shared memory feeds `wm` mma instructions), keys per tile (`bkv`), `cp.async` pipeline depth
-//! (`stages`: K/V tiles in shared memory), shared layout (`swz`: padded rows or XOR-swizzled chunks) and
-//! the blocks per SM `__launch_bounds__` asks for (`minb`, which caps registers). Tuned at sequence
+//! (`stages`: K/V tiles in shared memory), shared layout (`swz`: padded rows or XOR-swizzled chunks), where
+//! Q's fragments live (`qsm`: registers, or a shared tile re-read per K tile, which frees registers for
+//! larger tiles at head dimension 128) and the blocks per SM `__launch_bounds__` asks for (`minb`, which
+//! caps registers). Tuned at sequence
 //! lengths 1024, 2048 and 4096 with B·H = 32, non-causal; a causal launch runs the same config.
 
 use std::sync::Arc;
@@ -43,15 +45,15 @@ pub fn flash_attention(
 #[autotune(
     kernel = "cuda/flash_attention.cu", entry = "flash_attention",
     space(hd = [64], bq = [32, 64, 128, 256], wm = [1, 2], bkv = [32, 64, 128], stages = [1, 2, 3, 4], swz = [0, 1],
-          minb = [1, 2]),
+          qsm = [0, 1], minb = [1, 2]),
     constraint = "bq % (16 * wm) == 0",
-    constraint = "stages * 2 * bkv * (hd + 8 * (1 - swz)) * 2 <= 232448",
+    constraint = "(stages * 2 * bkv + qsm * bq) * (hd + 8 * (1 - swz)) * 2 <= 232448",
     constraint = "seq % bq == 0 && seq % bkv == 0",
-    default(hd = 64, bq = 64, wm = 1, bkv = 64, stages = 2, swz = 1, minb = 1),
+    default(hd = 64, bq = 64, wm = 1, bkv = 64, stages = 2, swz = 1, qsm = 0, minb = 1),
     sizes(seq = [1024, 2048, 4096]),
     bench(bh = 32, seq = 2048,
           args = [in f16[bh * seq * 64], in f16[bh * seq * 64], in f16[bh * seq * 64], out f16[bh * seq * 64], seq, 0],
-          grid = ["seq / bq", "bh"], block = "bq / (16 * wm) * 32", shared = "stages * 2 * bkv * (hd + 8 * (1 - swz)) * 2",
+          grid = ["seq / bq", "bh"], block = "bq / (16 * wm) * 32", shared = "(stages * 2 * bkv + qsm * bq) * (hd + 8 * (1 - swz)) * 2",
           flops = "4 * bh * seq * seq * 64", bytes = "8 * bh * seq * 64"),
 )]
 pub fn flash_attention_hd64(
@@ -70,15 +72,15 @@ pub fn flash_attention_hd64(
 #[autotune(
     kernel = "cuda/flash_attention.cu", entry = "flash_attention",
     space(hd = [128], bq = [32, 64, 128, 256], wm = [1, 2], bkv = [32, 64, 128], stages = [1, 2, 3, 4], swz = [0, 1],
-          minb = [1, 2]),
+          qsm = [0, 1], minb = [1, 2]),
     constraint = "bq % (16 * wm) == 0",
-    constraint = "stages * 2 * bkv * (hd + 8 * (1 - swz)) * 2 <= 232448",
+    constraint = "(stages * 2 * bkv + qsm * bq) * (hd + 8 * (1 - swz)) * 2 <= 232448",
     constraint = "seq % bq == 0 && seq % bkv == 0",
-    default(hd = 128, bq = 64, wm = 1, bkv = 64, stages = 2, swz = 1, minb = 1),
+    default(hd = 128, bq = 64, wm = 1, bkv = 64, stages = 2, swz = 1, qsm = 0, minb = 1),
     sizes(seq = [1024, 2048, 4096]),
     bench(bh = 32, seq = 2048,
           args = [in f16[bh * seq * 128], in f16[bh * seq * 128], in f16[bh * seq * 128], out f16[bh * seq * 128], seq, 0],
-          grid = ["seq / bq", "bh"], block = "bq / (16 * wm) * 32", shared = "stages * 2 * bkv * (hd + 8 * (1 - swz)) * 2",
+          grid = ["seq / bq", "bh"], block = "bq / (16 * wm) * 32", shared = "(stages * 2 * bkv + qsm * bq) * (hd + 8 * (1 - swz)) * 2",
           flops = "4 * bh * seq * seq * 128", bytes = "8 * bh * seq * 128"),
 )]
 pub fn flash_attention_hd128(
