@@ -52,7 +52,13 @@ def check_sgemm(cfg, m=512, n=512, k=512):
     C = torch.full((m, n), float("nan"), device="cuda")
     f = module("cuda/sgemm.cu", cfg).get_function("sgemm")
     threads = (cfg["bm"] // cfg["tm"]) * (cfg["bn"] // cfg["tn"])
-    f((n // cfg["bn"], m // cfg["bm"]), (threads,), (cp.asarray(A), cp.asarray(B), cp.asarray(C), cp.int32(m), cp.int32(n), cp.int32(k)))
+    shared = 0
+    if cfg.get("alg", 0) == 1:  # the cp.async kernel's stages live in dynamic shared memory (sgemm.rs's `shared`)
+        a = cfg["bk"] * (cfg["bm"] + cfg["pad"]) if cfg["atrans"] else cfg["bm"] * (cfg["bk"] + cfg["pad"])
+        shared = cfg["stages"] * (a + cfg["bk"] * cfg["bn"]) * 4
+        f.max_dynamic_shared_size_bytes = shared
+    f((n // cfg["bn"], m // cfg["bm"]), (threads,), (cp.asarray(A), cp.asarray(B), cp.asarray(C), cp.int32(m), cp.int32(n), cp.int32(k)),
+      shared_mem=shared)
     cp.cuda.Device().synchronize()
     return rel(C, A.double() @ B.double())
 
