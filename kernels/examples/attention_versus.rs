@@ -96,9 +96,7 @@ fn dump(dir: &Path, name: &str, x: &[u16]) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let entries = args.iter().position(|a| a == "--entries").map(|i| std::path::PathBuf::from(&args[i + 1]));
-    let dir = std::path::PathBuf::from(args.first().filter(|a| *a != "--entries").cloned().unwrap_or_else(|| "attention-out".into()));
+    let (dir, entries) = entries::args("attention-out")?;
     std::fs::create_dir_all(&dir)?;
     let info = tuner_runtime::cuda::query_device(0)?;
     let device = format!("{} (sm_{}{}), driver {}", info.name, info.compute_capability.0, info.compute_capability.1, info.driver);

@@ -105,9 +105,7 @@ fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let entries = args.iter().position(|a| a == "--entries").map(|i| std::path::PathBuf::from(&args[i + 1]));
-    let dir = std::path::PathBuf::from(args.first().filter(|a| *a != "--entries").cloned().unwrap_or_else(|| "versus-out".into()));
+    let (dir, entries) = entries::args("versus-out")?;
     std::fs::create_dir_all(&dir)?;
     let info = tuner_runtime::cuda::query_device(0)?;
     let device = format!(

@@ -3,7 +3,7 @@
 //! rebuild. The entry is read and validated as the build reads it, the config compiled as a launcher
 //! compiles one, and its launch geometry comes from the entry's own spec at its sizes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig};
@@ -11,6 +11,17 @@ use tuner_runtime::__private::Kernel;
 use tuner_runtime::build::cache::Entry;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The examples' command line: `[DIR] [--entries AUTOTUNE_DIR]`, DIR defaulting to `default_dir`.
+pub fn args(default_dir: &str) -> Result<(PathBuf, Option<PathBuf>)> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let entries = match args.iter().position(|a| a == "--entries") {
+        Some(i) => Some(PathBuf::from(args.get(i + 1).ok_or("--entries needs a directory")?)),
+        None => None,
+    };
+    let dir = args.first().filter(|a| *a != "--entries").map_or_else(|| PathBuf::from(default_dir), PathBuf::from);
+    Ok((dir, entries))
+}
 
 /// A compiled config with its launch.
 pub struct Loaded {
