@@ -4,7 +4,9 @@
 //! Two tuned launchers, one per head dimension, behind [`flash_attention`]: the head dimension sizes the
 //! kernel's register arrays, so it is a compile-time constant, and the best tiles differ between 64 and
 //! 128 (a 128-wide head holds twice the accumulators per thread). As one launcher with the head dimension
-//! in its space, one declared default could not fit both. The CUDA-core kernel ([`crate::attention`])
+//! in its space, one declared default could not fit both. The two attributes differ only in `hd`; they are
+//! written out because the build script reads `#[autotune]` attributes from the source, where a
+//! `macro_rules!` that stamped them out would hide them. The CUDA-core kernel ([`crate::attention`])
 //! stays a launcher of its own: its space (rows per thread, softmax chunk, tile precision) has no axis in
 //! common with this one, and its committed entries stay valid.
 //!
