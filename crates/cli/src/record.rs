@@ -507,6 +507,15 @@ mod tests {
             let valid = checked.space().valid_count().unwrap();
             assert!(valid >= min_valid, "{file}: only {valid} valid configs");
         }
+        // A file with two launchers: each is named.
+        for name in ["flash_attention_hd64", "flash_attention_hd128"] {
+            let (spec, _) = load_spec(&kernels_src("flash_attention.rs"), Some(name)).unwrap();
+            assert_eq!(spec.name, name);
+            let valid = spec.check().unwrap().space().valid_count().unwrap();
+            assert!(valid >= 300, "{name}: only {valid} valid configs");
+        }
+        let e = load_spec(&kernels_src("flash_attention.rs"), None).unwrap_err();
+        assert!(format!("{e:#}").contains("flash_attention_hd64"), "{e:#}");
     }
 
     #[test]
