@@ -11,7 +11,6 @@ DIR/attention_sdpa.json plus a markdown table. "x of SDPA" is SDPA's time over o
     python3 scripts/attention_sdpa.py DIR
 """
 import json
-import os
 import sys
 
 import torch
@@ -69,7 +68,8 @@ def main():
             sdpa[name] = {**st, "max_err_vs_f64": err, "max_diff_vs_ours": (res.float() - o.float()).abs().max().item(),
                           "ok": bool(err < 2e-3 and torch.isfinite(res).all().item())}
         rows = {r["variant"]: r for r in ours["rows"] if r["shape"] == tag}
-        tuned = min((rows["tuned"], rows["tuned (again)"]), key=lambda r: r["median_ms"])
+        # The first timing of ours, as SDPA and our default are timed once each; "tuned (again)" shows the noise.
+        tuned = rows["tuned"]
         entry = {"shape": tag, "tuned": rows["tuned"], "tuned_again": rows["tuned (again)"],
                  "default": rows["default"], "sdpa": sdpa}
         for name in ("default", "flash"):
@@ -79,8 +79,6 @@ def main():
         out["shapes"].append(entry)
         del q, k, v, o, qd, kd, vd
         torch.cuda.empty_cache()
-        for x in "qkvo":
-            os.remove(f"{d}/{tag}_{x}.f16")
 
     json.dump(out, open(f"{d}/attention_sdpa.json", "w"), indent=1)
     print(f"torch {out['torch']} on {out['device']}; ours: {out['ours_device']}")

@@ -13,6 +13,8 @@
 #                                                       tune-attention, then the attention measurement
 #                                                       against SDPA with the new entries read from disk
 #                                                       (`attention_versus --entries`): one call, no rebuild
+#   scripts/device-issue18.sh measure-sgemm-entries BIN OUT
+#                                                       SGEMM vs cuBLAS with the new 4096³ entry read from disk
 #   scripts/device-issue18.sh tune-sgemm BIN OUT       `cargo autotune tune` of SGEMM at every size
 #   scripts/device-issue18.sh measure BIN OUT          with binaries rebuilt from the new entries: attention
 #                                                       vs SDPA (scripts/attention_sdpa.py), SGEMM vs cuBLAS
@@ -51,11 +53,11 @@ tune-attention)
         cat "$OUT/run-tuned-before.txt"
         tune flash_attention_hd64 flash_attention_hd128
     else
-        cat "$OUT/run-tuned-before.txt"; echo "run_tuned failed: not tuning"
+        cat "$OUT/run-tuned-before.txt"; echo "run_tuned failed: not tuning"; exit 1
     fi
     ;;
 tune-and-measure-attention)
-    "$0" tune-attention "$BIN" "$OUT"
+    "$0" tune-attention "$BIN" "$OUT" || exit 1
     echo "== tensor-core attention: the new entries' configs and the default, then SDPA on the same tensors"
     t "$BIN/attention_versus" "$OUT/attn" --entries "$(dirname "$MANIFEST")/autotune" 2>&1 | tee "$OUT/attention_versus.log"
     t python3 scripts/attention_sdpa.py "$OUT/attn" 2>&1 | tee "$OUT/attention_sdpa.log"

@@ -49,32 +49,18 @@ const SHAPES: &[(usize, usize, usize, bool)] = &[
     (32, 2048, 128, true),
 ];
 
-/// A row's compiled config: the launcher's pick, an entry from disk, or the default.
-type Variant = Loaded;
-
-trait Resources {
-    /// The registers per thread, local memory per thread (spills) and dynamic shared memory per block.
-    fn resources(&self) -> Result<(i32, i32, u32)>;
-}
-
-impl Resources for Variant {
-    fn resources(&self) -> Result<(i32, i32, u32)> {
-        Ok((self.function.num_regs()?, self.function.local_size_bytes()?, self.launch.shared_mem_bytes))
-    }
-}
-
 /// The config the launcher's plan picks on this GPU for `sizes`, and where it came from.
-fn tuned<T: Debug>(kernel: &'static Kernel<T>, stream: &Arc<CudaStream>, sizes: &[i64]) -> Result<Variant> {
+fn tuned<T: Debug>(kernel: &'static Kernel<T>, stream: &Arc<CudaStream>, sizes: &[i64]) -> Result<Loaded> {
     let plan = kernel.plan(stream, sizes)?;
     let from = match plan.pick.entry {
         Some((e, how)) => format!("entry {} at {:?} ({})", e.device, e.sizes, how.as_str()),
         None => "the default (no entry fits)".to_owned(),
     };
-    Ok(Variant { function: plan.function, launch: plan.launch, config: format!("{:?}", plan.config), from })
+    Ok(Loaded { function: plan.function, launch: plan.launch, config: format!("{:?}", plan.config), from })
 }
 
 /// The declared default, compiled as the launcher compiles a config, with its geometry at `sizes`.
-fn default<T: Debug>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, sizes: &[i64]) -> Result<Variant> {
+fn default<T: Debug>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, sizes: &[i64]) -> Result<Loaded> {
     // A GPU no entry is near: the table answers with the default and its launch geometry.
     let pick = kernel.table().choose_for("(no entries)", (0, 0), sizes)?;
     let defines = tuner_runtime::layout::defines(&kernel.table().config(pick.index));
@@ -86,7 +72,7 @@ fn default<T: Debug>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, sizes: 
         block_dim: (g.block[0], g.block[1], g.block[2]),
         shared_mem_bytes: g.shared,
     };
-    Ok(Variant { function, launch, config: format!("{:?}", pick.config), from: "declared default".to_owned() })
+    Ok(Loaded { function, launch, config: format!("{:?}", pick.config), from: "declared default".to_owned() })
 }
 
 fn dump(dir: &Path, name: &str, x: &[u16]) -> Result<()> {
@@ -120,7 +106,9 @@ fn main() -> Result<()> {
         let want = attention_reference([&qh, &kh, &vh], &picks, (seq, d), causal);
         let flops = 4.0 * (bh * seq * seq * d) as f64 / if causal { 2.0 } else { 1.0 };
         let sizes = [bh as i64, seq as i64];
-        let on_disk = |v: Option<Variant>| v.ok_or_else(|| format!("no entry for {} at seq={seq} in {:?}", info.name, entries));
+        let on_disk = |v: Option<Loaded>, dir: &std::path::Path| {
+            v.ok_or_else(|| format!("no entry for {} at seq={seq} in {}", info.name, dir.display()))
+        };
         let (tuned_v, default_v, baked) = match (d, &entries) {
             (64, None) => (
                 tuned(&flash_attention_hd64_tuning::KERNEL, &stream, &sizes)?,
@@ -128,7 +116,7 @@ fn main() -> Result<()> {
                 true,
             ),
             (64, Some(e)) => (
-                on_disk(from_entry(&flash_attention_hd64_tuning::KERNEL, &ctx, e, &info.name, &[("seq", seq as i64)])?)?,
+                on_disk(from_entry(&flash_attention_hd64_tuning::KERNEL, &ctx, e, &info.name, &[("seq", seq as i64)])?, e)?,
                 default(&flash_attention_hd64_tuning::KERNEL, &ctx, &sizes)?,
                 false,
             ),
@@ -138,13 +126,13 @@ fn main() -> Result<()> {
                 true,
             ),
             (_, Some(e)) => (
-                on_disk(from_entry(&flash_attention_hd128_tuning::KERNEL, &ctx, e, &info.name, &[("seq", seq as i64)])?)?,
+                on_disk(from_entry(&flash_attention_hd128_tuning::KERNEL, &ctx, e, &info.name, &[("seq", seq as i64)])?, e)?,
                 default(&flash_attention_hd128_tuning::KERNEL, &ctx, &sizes)?,
                 false,
             ),
         };
         let (seq_i, causal_i) = (seq as i32, causal as i32);
-        let run = |v: &Variant, out: &mut CudaSlice<u16>| -> Result<()> {
+        let run = |v: &Loaded, out: &mut CudaSlice<u16>| -> Result<()> {
             // SAFETY: the buffers hold bh * seq * d halves; the config's tiles divide seq (the table or
             // the entry's spec checked the constraints at these sizes).
             unsafe { stream.launch_builder(&v.function).arg(&dq).arg(&dk).arg(&dv).arg(out).arg(&seq_i).arg(&causal_i).launch(v.launch) }?;

@@ -86,7 +86,7 @@ fn load_with<T>(ctx: &Arc<CudaContext>, kernel: &Kernel<T>, params: &[(&'static 
     let compiler = tuner_runtime::cuda::Compiler::new(kernel.name(), kernel.file(), kernel.source(), &info.arch())?;
     let image = compiler.compile(&tuner_runtime::layout::defines(&config))?;
     let module = ctx.load_module(cudarc::nvrtc::Ptx::from_binary(image.image))?;
-    Ok(module.load_function(kernel.entry())?)
+    Ok(tuner_runtime::cuda::compile::load_function(ctx, &module, kernel.entry())?)
 }
 
 fn poison(stream: &Arc<CudaStream>, nan: &CudaSlice<f32>, out: &mut CudaSlice<f32>) -> Result<()> {

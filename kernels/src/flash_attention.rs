@@ -15,8 +15,8 @@
 //! (`stages`: K/V tiles in shared memory), shared layout (`swz`: padded rows or XOR-swizzled chunks), where
 //! Q's fragments live (`qsm`: registers, or a shared tile re-read per K tile, which frees registers for
 //! larger tiles at head dimension 128) and the blocks per SM `__launch_bounds__` asks for (`minb`, which
-//! caps registers). Tuned at sequence
-//! lengths 1024, 2048 and 4096 with B·H = 32, non-causal; a causal launch runs the same config.
+//! caps registers). Tuned at sequence lengths 1024, 2048 and 4096 with B·H = 32, non-causal; a causal
+//! launch runs the same config.
 
 use std::sync::Arc;
 
@@ -26,8 +26,8 @@ use tuner_runtime::autotune;
 use crate::{int, same_len, KernelError};
 
 /// `O = softmax(Q Kᵀ / √d) V` over `bh` slices of `seq` × `d` fp16 values (bit patterns in `u16`), with
-/// keys after each query masked out when `causal`. `d` is 64 or 128; `seq` must be a multiple of 32
-/// (tuned configs whose tiles do not divide it are passed over).
+/// keys after each query masked out when `causal`. `d` is 64 or 128; `seq` must be a multiple of 64 (the
+/// default's tiles), or of a tuned config's tiles (configs whose tiles do not divide it are passed over).
 pub fn flash_attention(
     stream: &Arc<CudaStream>,
     q: &CudaSlice<u16>,

@@ -288,7 +288,7 @@ pub fn load_function(
     // The opt-in covers static and dynamic shared memory together.
     let fixed = function.shared_size_bytes().call("cuFuncGetAttribute")?;
     function
-        .set_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, most - fixed)
+        .set_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (most - fixed).max(0))
         .call("cuFuncSetAttribute")?;
     Ok(function)
 }

@@ -8,19 +8,24 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig};
 use tuner_runtime::__private::Kernel;
-use tuner_runtime::build::cache::Entry;
+use tuner_runtime::build::cache::{source_hash, Entry};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The examples' command line: `[DIR] [--entries AUTOTUNE_DIR]`, DIR defaulting to `default_dir`.
+/// The examples' command line: `[DIR] [--entries AUTOTUNE_DIR]` in either order, DIR defaulting to
+/// `default_dir`.
 pub fn args(default_dir: &str) -> Result<(PathBuf, Option<PathBuf>)> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let entries = match args.iter().position(|a| a == "--entries") {
-        Some(i) => Some(PathBuf::from(args.get(i + 1).ok_or("--entries needs a directory")?)),
-        None => None,
-    };
-    let dir = args.first().filter(|a| *a != "--entries").map_or_else(|| PathBuf::from(default_dir), PathBuf::from);
-    Ok((dir, entries))
+    let mut dir = None;
+    let mut entries = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--entries" => entries = Some(PathBuf::from(args.next().ok_or("--entries needs a directory")?)),
+            _ if dir.is_none() => dir = Some(PathBuf::from(a)),
+            _ => return Err(format!("unexpected argument `{a}`; usage: [DIR] [--entries AUTOTUNE_DIR]").into()),
+        }
+    }
+    Ok((dir.unwrap_or_else(|| PathBuf::from(default_dir)), entries))
 }
 
 /// A compiled config with its launch.
@@ -31,8 +36,17 @@ pub struct Loaded {
     pub from: String,
 }
 
+impl Loaded {
+    #[allow(dead_code)] // attention_versus prints them; versus does not
+    /// The registers per thread, local memory per thread (spills) and dynamic shared memory per block.
+    pub fn resources(&self) -> Result<(i32, i32, u32)> {
+        Ok((self.function.num_regs()?, self.function.local_size_bytes()?, self.launch.shared_mem_bytes))
+    }
+}
+
 /// The best config of `kernel`'s entry in `dir` for the GPU `gpu` at the size point `point` (every
-/// named size equal), compiled for `ctx`'s device; `None` when there is no such entry.
+/// named size equal) and for the kernel source this binary embeds, compiled for `ctx`'s device; `None`
+/// when there is no such entry, an error when there are several.
 pub fn from_entry<T>(
     kernel: &'static Kernel<T>,
     ctx: &Arc<CudaContext>,
@@ -40,9 +54,10 @@ pub fn from_entry<T>(
     gpu: &str,
     point: &[(&str, i64)],
 ) -> Result<Option<Loaded>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)?.collect::<std::result::Result<_, _>>()?;
-    files.sort_by_key(|f| f.file_name());
-    for file in files {
+    let source = source_hash(kernel.source().as_bytes());
+    let mut found: Option<(String, Entry)> = None;
+    for file in std::fs::read_dir(dir)? {
+        let file = file?;
         let path = file.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
         if !name.starts_with(&format!("{}-", kernel.name())) || !name.ends_with(".json") {
@@ -51,9 +66,17 @@ pub fn from_entry<T>(
         let entry = Entry::parse(&std::fs::read(&path)?, &path)?;
         let at = entry.point();
         let here = point.iter().all(|(n, v)| at.iter().any(|(m, w)| m == n && w == v));
-        if entry.kernel != kernel.name() || entry.device.name != gpu || !here {
+        // An entry of another source (a stale one beside the new) would run its config on this source.
+        if entry.kernel != kernel.name() || entry.device.name != gpu || !here || entry.source_blake3 != source {
             continue;
         }
+        if let Some((other, _)) = &found {
+            return Err(format!("{other} and {name} are both entries for {gpu} at {point:?}").into());
+        }
+        found = Some((name, entry));
+    }
+    let Some((name, entry)) = found else { return Ok(None) };
+    {
         let checked = entry.spec.check()?;
         let config = entry.best_config(checked.space())?;
         let l = checked.layout().launch(&config)?;
@@ -66,7 +89,6 @@ pub fn from_entry<T>(
             block_dim: (l.block[0], l.block[1], l.block[2]),
             shared_mem_bytes: l.shared,
         };
-        return Ok(Some(Loaded { function, launch, config: format!("{config}"), from: format!("entry {name} (not baked)") }));
+        Ok(Some(Loaded { function, launch, config: format!("{config}"), from: format!("entry {name} (not baked)") }))
     }
-    Ok(None)
 }
