@@ -570,13 +570,14 @@ mod tests {
     #[test]
     fn random_points_are_valid_on_large_spaces() {
         let s = Space::builder()
-            .param("a", 1..=200)
-            .param("b", 1..=200)
-            .param("c", 1..=200)
+            .param("a", 1..=250)
+            .param("b", 1..=250)
+            .param("c", 1..=250)
             .constraint("a * b * c == 6000")
             .build()
             .unwrap();
-        assert!(s.valid_points().is_none(), "8M grid points are not enumerated");
+        assert!(s.grid_size() > ENUMERATE_LIMIT);
+        assert!(s.valid_points().is_none(), "15.6M grid points are not enumerated");
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         for _ in 0..5 {
             assert!(s.is_valid(&s.random_point(&mut rng)));
