@@ -17,7 +17,7 @@
 //! sizes, measured in the same device session as the tune. Needs a CUDA GPU.
 
 mod common;
-mod entries;
+mod configs;
 mod timing;
 
 use std::fmt::Debug;
@@ -27,11 +27,11 @@ use std::sync::Arc;
 
 use autotune_kernels::flash_attention::{flash_attention_hd128_tuning, flash_attention_hd64_tuning};
 use autotune_kernels::{flash_attention, half::f2h};
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, PushKernelArg};
 use tuner_runtime::__private::Kernel;
 
 use common::{attention_error, attention_reference, data};
-use entries::{from_entry, Loaded};
+use configs::{default, from_entry, Loaded};
 use timing::{Stats, Timer};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -59,22 +59,6 @@ fn tuned<T: Debug>(kernel: &'static Kernel<T>, stream: &Arc<CudaStream>, sizes: 
     Ok(Loaded { function: plan.function, launch: plan.launch, config: format!("{:?}", plan.config), from })
 }
 
-/// The declared default, compiled as the launcher compiles a config, with its geometry at `sizes`.
-fn default<T: Debug>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, sizes: &[i64]) -> Result<Loaded> {
-    // A GPU no entry is near: the table answers with the default and its launch geometry.
-    let pick = kernel.table().choose_for("(no entries)", (0, 0), sizes)?;
-    let defines = tuner_runtime::layout::defines(&kernel.table().config(pick.index));
-    let module = tuner_runtime::cuda::compile::load_module(ctx, kernel.name(), kernel.file(), kernel.source(), &defines)?;
-    let function = tuner_runtime::cuda::compile::load_function(ctx, &module, kernel.entry())?;
-    let g = pick.geometry;
-    let launch = LaunchConfig {
-        grid_dim: (g.grid[0], g.grid[1], g.grid[2]),
-        block_dim: (g.block[0], g.block[1], g.block[2]),
-        shared_mem_bytes: g.shared,
-    };
-    Ok(Loaded { function, launch, config: format!("{:?}", pick.config), from: "declared default".to_owned() })
-}
-
 fn dump(dir: &Path, name: &str, x: &[u16]) -> Result<()> {
     let bytes: Vec<u8> = x.iter().flat_map(|h| h.to_le_bytes()).collect();
     std::fs::write(dir.join(name), bytes)?;
@@ -82,7 +66,7 @@ fn dump(dir: &Path, name: &str, x: &[u16]) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let (dir, entries) = entries::args("attention-out")?;
+    let (dir, entries) = configs::args("attention-out")?;
     std::fs::create_dir_all(&dir)?;
     let info = tuner_runtime::cuda::query_device(0)?;
     let device = format!("{} (sm_{}{}), driver {}", info.name, info.compute_capability.0, info.compute_capability.1, info.driver);

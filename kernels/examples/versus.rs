@@ -17,10 +17,10 @@
 //! `versus [DIR]` writes `DIR/versus.json` and the attention inputs/output (`DIR/attn_{q,k,v,o}.f16`);
 //! DIR defaults to `versus-out`. With `--entries AUTOTUNE_DIR`, SGEMM's tuned rows run the best config of
 //! the 4096³ entry for this GPU in AUTOTUNE_DIR (a tune of the same device session, not yet baked; see
-//! `entries`). Needs a CUDA GPU and, for SGEMM, libcublas on the library path.
+//! `configs`). Needs a CUDA GPU and, for SGEMM, libcublas on the library path.
 
 mod common;
-mod entries;
+mod configs;
 mod timing;
 
 use std::fmt::Write as _;
@@ -35,7 +35,6 @@ use cudarc::cublas::{sys as blas_sys, CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
-use tuner_runtime::__private::{Kernel, Value};
 
 use common::{attention_error, attention_reference, data};
 use timing::{Stats, Timer, RUNS, WARMUP};
@@ -76,19 +75,6 @@ impl Rows {
     }
 }
 
-/// `kernel` compiled with `params` (the declared default) as the launcher would compile it, so the
-/// default config runs the same source and flags as the tuned one.
-fn load_with<T>(ctx: &Arc<CudaContext>, kernel: &Kernel<T>, params: &[(&'static str, Value)]) -> Result<CudaFunction> {
-    let names: Vec<String> = params.iter().map(|(n, _)| (*n).to_owned()).collect();
-    let values: Vec<Value> = params.iter().map(|(_, v)| v.clone()).collect();
-    let config = tuner_runtime::Config::new(names.into(), values);
-    let info = tuner_runtime::cuda::query_device(ctx.ordinal())?;
-    let compiler = tuner_runtime::cuda::Compiler::new(kernel.name(), kernel.file(), kernel.source(), &info.arch())?;
-    let image = compiler.compile(&tuner_runtime::layout::defines(&config))?;
-    let module = ctx.load_module(cudarc::nvrtc::Ptx::from_binary(image.image))?;
-    Ok(tuner_runtime::cuda::compile::load_function(ctx, &module, kernel.entry())?)
-}
-
 fn poison(stream: &Arc<CudaStream>, nan: &CudaSlice<f32>, out: &mut CudaSlice<f32>) -> Result<()> {
     stream.memcpy_dtod(&nan.slice(0..out.len()), out)?;
     Ok(())
@@ -105,7 +91,7 @@ fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
 }
 
 fn main() -> Result<()> {
-    let (dir, entries) = entries::args("versus-out")?;
+    let (dir, entries) = configs::args("versus-out")?;
     std::fs::create_dir_all(&dir)?;
     let info = tuner_runtime::cuda::query_device(0)?;
     let device = format!(
@@ -133,13 +119,8 @@ fn main() -> Result<()> {
         let mut dc = stream.alloc_zeros::<f32>(n)?;
         let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
         let default = vector_add_tuning::Tuned::DEFAULT;
-        let f_default = load_with(&ctx, &vector_add_tuning::KERNEL, &default.params())?;
-        let per_block = (default.block * default.items * default.vec) as usize;
-        let cfg_default = LaunchConfig {
-            grid_dim: (n.div_ceil(per_block) as u32, 1, 1),
-            block_dim: (default.block, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let configs::Loaded { function: f_default, launch: cfg_default, .. } =
+            configs::default(&vector_add_tuning::KERNEL, &ctx, &[n as i64])?;
         let n_i = n as i32;
         let bytes = 12.0 * n as f64;
         let check = |dc: &CudaSlice<f32>| -> Result<(String, bool)> {
@@ -251,16 +232,12 @@ fn main() -> Result<()> {
         }
         drop(c_blas);
         let default = sgemm_tuning::Tuned::DEFAULT;
-        let f_default = load_with(&ctx, &sgemm_tuning::KERNEL, &default.params())?;
-        let cfg_default = LaunchConfig {
-            grid_dim: ((n / default.bn as usize) as u32, (m / default.bm as usize) as u32, 1),
-            block_dim: ((default.bm / default.tm) * (default.bn / default.tn), 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let configs::Loaded { function: f_default, launch: cfg_default, .. } =
+            configs::default(&sgemm_tuning::KERNEL, &ctx, &[m as i64, n as i64, k as i64])?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         let on_disk = match &entries {
             Some(e) => Some(
-                entries::from_entry(&sgemm_tuning::KERNEL, &ctx, e, &info.name, &[("m", 4096), ("n", 4096), ("k", 4096)])?
+                configs::from_entry(&sgemm_tuning::KERNEL, &ctx, e, &info.name, &[("m", 4096), ("n", 4096), ("k", 4096)])?
                     .ok_or_else(|| format!("no sgemm entry for {} at 4096³ in {}", info.name, e.display()))?,
             ),
             None => None,
@@ -313,12 +290,8 @@ fn main() -> Result<()> {
         let picks: Vec<(usize, usize)> = (0..64).map(|t| ((t * 7) % bh, (t * 977 + 13) % seq)).collect();
         let want = attention_reference([&qh, &kh, &vh], &picks, (seq, d), false);
         let default = attention_tuning::Tuned::DEFAULT;
-        let f_default = load_with(&ctx, &attention_tuning::KERNEL, &default.params())?;
-        let cfg_default = LaunchConfig {
-            grid_dim: ((seq / default.bq as usize) as u32, bh as u32, 1),
-            block_dim: (default.bq / default.rows, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let configs::Loaded { function: f_default, launch: cfg_default, .. } =
+            configs::default(&attention_tuning::KERNEL, &ctx, &[bh as i64, seq as i64, d as i64])?;
         let seq_i = seq as i32;
         let nan_h = stream.clone_htod(&vec![0x7e00u16; len])?;
         for (variant, tuned) in [("tuned", true), ("default", false), ("tuned (again)", true)] {
@@ -383,12 +356,8 @@ fn main() -> Result<()> {
             want.extend(row.iter().map(|v| (*v as f64 - max).exp() / sum));
         }
         let default = softmax_tuning::Tuned::DEFAULT;
-        let f_default = load_with(&ctx, &softmax_tuning::KERNEL, &default.params())?;
-        let cfg_default = LaunchConfig {
-            grid_dim: (nr.div_ceil(default.rpb as usize) as u32, 1, 1),
-            block_dim: (default.block, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let configs::Loaded { function: f_default, launch: cfg_default, .. } =
+            configs::default(&softmax_tuning::KERNEL, &ctx, &[nr as i64, nc as i64])?;
         let (ri, ci) = (nr as i32, nc as i32);
         for (variant, tuned) in [("tuned", true), ("default", false), ("tuned (again)", true)] {
             poison(&stream, &nan, &mut dy)?;

@@ -102,13 +102,7 @@ impl<T: 'static> Kernel<T> {
         let ordinal = stream.context().ordinal();
         let pick = self.table.choose(self.table.device_of_ordinal(ordinal)?, sizes)?;
         let function = self.function_of(stream, pick.index)?;
-        let g = pick.geometry;
-        let launch = LaunchConfig {
-            grid_dim: (g.grid[0], g.grid[1], g.grid[2]),
-            block_dim: (g.block[0], g.block[1], g.block[2]),
-            shared_mem_bytes: g.shared,
-        };
-        Ok(Plan { config: pick.config, pick, launch, function })
+        Ok(Plan { config: pick.config, pick, launch: tuner_cuda::launch_config(pick.geometry), function })
     }
 
     /// The kernel function on `stream`'s device for the bench-size config ([`Kernel::config`]).

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute};
 use cudarc::driver::{
-    result, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
+    result, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
 
@@ -355,11 +355,7 @@ impl Bench {
                 (BoundArg::Scalar { .. }, None) => unreachable!("the layout gives every scalar a value"),
             }
         }
-        let cfg = LaunchConfig {
-            grid_dim: (launch.grid[0], launch.grid[1], launch.grid[2]),
-            block_dim: (launch.block[0], launch.block[1], launch.block[2]),
-            shared_mem_bytes: launch.shared,
-        };
+        let cfg = crate::launch_config(launch.geometry());
         // SAFETY: the arguments follow the spec's declared order and types; the kernel's own memory
         // safety is what this benchmark tests, and a fault only costs this worker process.
         unsafe { b.launch(cfg) }.call("cuLaunchKernel")?;

@@ -33,6 +33,15 @@ pub mod verify;
 pub mod worker;
 
 pub use compile::{Compiled, Compiler};
+
+/// cudarc's launch configuration for a config's grid, block and dynamic shared memory.
+pub fn launch_config(g: tuner_spec::dispatch::Geometry) -> cudarc::driver::LaunchConfig {
+    cudarc::driver::LaunchConfig {
+        grid_dim: (g.grid[0], g.grid[1], g.grid[2]),
+        block_dim: (g.block[0], g.block[1], g.block[2]),
+        shared_mem_bytes: g.shared,
+    }
+}
 pub use device::{query_device, select_devices};
 pub use objective::{CudaBench, CudaBenchOptions, Evaluation};
 

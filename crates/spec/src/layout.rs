@@ -8,6 +8,7 @@
 //! whole argument layout; the `cuda` module only turns a [`Launch`] into driver calls.
 
 use crate::config::Config;
+use crate::dispatch::Geometry;
 use crate::expr::{EvalError, Expr};
 use crate::spec::{Access, ArgSpec, ElemType, KernelSpec, ScalarType};
 use crate::value::Value;
@@ -64,6 +65,11 @@ pub struct Launch {
 impl Launch {
     pub fn threads_per_block(&self) -> u64 {
         self.block.iter().map(|&b| b as u64).product()
+    }
+
+    /// Grid, block and dynamic shared memory: what a launch configuration takes.
+    pub fn geometry(&self) -> Geometry {
+        Geometry { grid: self.grid, block: self.block, shared: self.shared }
     }
 }
 

@@ -1,12 +1,17 @@
-//! A config read from a cache entry on disk rather than baked into the binary: how the comparison
-//! examples measure entries that a tune wrote in the same device session (`--entries DIR`), before any
-//! rebuild. The entry is read and validated as the build reads it, the config compiled as a launcher
-//! compiles one, and its launch geometry comes from the entry's own spec at its sizes.
+//! Configs the comparison examples run beside a launcher's own pick, each compiled as a launcher compiles
+//! a config, with its launch geometry from the attribute's expressions (never written out by hand):
+//!
+//! - [`default`]: the declared default, which the examples time against the tuned pick;
+//! - [`from_entry`]: a cache entry's best config read from disk rather than baked into the binary: how
+//!   the examples measure entries that a tune wrote in the same device session (`--entries DIR`), before
+//!   any rebuild. The entry is read and validated as the build reads it, and its geometry comes from the
+//!   entry's own spec at its sizes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig};
+use tuner_runtime::cuda::launch_config;
 use tuner_runtime::__private::Kernel;
 use tuner_runtime::build::cache::{source_hash, Entry};
 
@@ -76,19 +81,25 @@ pub fn from_entry<T>(
         found = Some((name, entry));
     }
     let Some((name, entry)) = found else { return Ok(None) };
-    {
-        let checked = entry.spec.check()?;
-        let config = entry.best_config(checked.space())?;
-        let l = checked.layout().launch(&config)?;
-        let defines = tuner_runtime::layout::defines(&config);
-        let module =
-            tuner_runtime::cuda::compile::load_module(ctx, kernel.name(), kernel.file(), kernel.source(), &defines)?;
-        let function = tuner_runtime::cuda::compile::load_function(ctx, &module, kernel.entry())?;
-        let launch = LaunchConfig {
-            grid_dim: (l.grid[0], l.grid[1], l.grid[2]),
-            block_dim: (l.block[0], l.block[1], l.block[2]),
-            shared_mem_bytes: l.shared,
-        };
-        Ok(Some(Loaded { function, launch, config: format!("{config}"), from: format!("entry {name} (not baked)") }))
-    }
+    let checked = entry.spec.check()?;
+    let config = entry.best_config(checked.space())?;
+    let launch = launch_config(checked.layout().launch(&config)?.geometry());
+    let function = compile(kernel, ctx, &config)?;
+    Ok(Some(Loaded { function, launch, config: format!("{config}"), from: format!("entry {name} (not baked)") }))
+}
+
+/// The declared default with its geometry at `sizes` (the kernel's size variables, in order).
+pub fn default<T: std::fmt::Debug>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, sizes: &[i64]) -> Result<Loaded> {
+    // A GPU no entry is near: the table answers with the default and its launch geometry.
+    let pick = kernel.table().choose_for("(no entries)", (0, 0), sizes)?;
+    let function = compile(kernel, ctx, &kernel.table().config(pick.index))?;
+    let launch = launch_config(pick.geometry);
+    Ok(Loaded { function, launch, config: format!("{:?}", pick.config), from: "declared default".to_owned() })
+}
+
+/// `config` of `kernel`, compiled with NVRTC and loaded on `ctx`'s device.
+fn compile<T>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, config: &tuner_runtime::Config) -> Result<CudaFunction> {
+    let defines = tuner_runtime::layout::defines(config);
+    let module = tuner_runtime::cuda::compile::load_module(ctx, kernel.name(), kernel.file(), kernel.source(), &defines)?;
+    Ok(tuner_runtime::cuda::compile::load_function(ctx, &module, kernel.entry())?)
 }
