@@ -7,6 +7,9 @@
 //   BM, BN, BK   block tile
 //   TM, TN       thread tile
 //   ALG          which kernel: 0 = register-staged loads, 1 = warp tiling with a cp.async pipeline
+//   GROUP        block rasterization: 1 = blockIdx as launched (x along N, then y along M); G > 1 = the
+//                launch order walks G block rows down M before moving along N, so that the blocks resident
+//                at one time share more rows of A and columns of B in L2 (see block_tile)
 //
 // ALG 0: register-staged loads. Tunables:
 //   VEC          width of the global loads (1, 2, 4 floats: 4 is a 16-byte load)
@@ -25,7 +28,11 @@
 //   ATRANS       how A is stored in shared memory: 0 = row-major (16-byte copies), 1 = transposed (4-byte
 //                copies); see below
 //   PAD          floats of padding per shared row of A (0 or 4, see below)
-// VEC, MAP and DB are unused (the spec pins them). The layouts are described before the kernel.
+//   RDB          1 = register double buffering: a lane loads the fragments (its A and B values) of step
+//                k + 1 from shared memory while it multiplies those of step k, across the slice boundary
+//                too (the wait and barrier for slice kt + 1 come before the last step of slice kt);
+//                0 = the fragments of a step are loaded and used in turn, the barrier at the slice's top
+// VEC, MAP and DB are unused (the spec pins them), as is RDB by ALG 0. The layouts are described before the kernel.
 #ifndef BM
 #define BM 128
 #endif
@@ -68,6 +75,12 @@
 #ifndef ATRANS
 #define ATRANS 0
 #endif
+#ifndef RDB
+#define RDB 0
+#endif
+#ifndef GROUP
+#define GROUP 1
+#endif
 
 #define THREADS ((BM / TM) * (BN / TN))
 #define A_VECS_PER_ROW (BK / VEC)
@@ -102,6 +115,26 @@ __device__ __forceinline__ void read_smem(float* dst, const float* src) {
     }
 }
 
+// The block's tile of C: its row (along M) and column (along N) in the grid of tiles. Blocks are started
+// in launch order, blockIdx.x fastest; with GROUP > 1 the launch order is remapped so that it walks down GROUP
+// tile rows, then moves one tile column along N, and takes the next GROUP rows once the columns run out
+// (the last group may be shorter). The blocks resident together then cover a squarer patch of C, reading
+// fewer distinct rows of A and columns of B. A bijection on the grid for any grid size.
+__device__ __forceinline__ void block_tile(int& tile_m, int& tile_n) {
+#if GROUP > 1
+    const int launched = blockIdx.y * gridDim.x + blockIdx.x;
+    const int per_group = GROUP * gridDim.x;
+    const int first = launched / per_group * GROUP;
+    const int rows = min(GROUP, (int)gridDim.y - first);
+    const int in_group = launched % per_group;
+    tile_m = first + in_group % rows;
+    tile_n = in_group / rows;
+#else
+    tile_m = blockIdx.y;
+    tile_n = blockIdx.x;
+#endif
+}
+
 #if ALG == 0
 
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -117,8 +150,10 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, float* __restric
     const int trow = tid % (BM / TM);
     const int tcol = tid / (BM / TM);
 #endif
-    const int bm0 = blockIdx.y * BM;
-    const int bn0 = blockIdx.x * BN;
+    int tile_m, tile_n;
+    block_tile(tile_m, tile_n);
+    const int bm0 = tile_m * BM;
+    const int bn0 = tile_n * BN;
     const float* Ab = A + (size_t)bm0 * K;
     const float* Bb = B + bn0;
 
@@ -250,6 +285,11 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, float* __restric
 #if LANES_M * LANES_N != 32 || TN % 4 != 0 || BK % 4 != 0 || (ATRANS && TM % 4 != 0)
 #error "ALG 1 needs (WM / TM) * (WN / TN) == 32, TN and BK multiples of 4 (and TM when ATRANS)"
 #endif
+// With RDB and A row-major, the two sets of A alternate every 4 steps, so a slice must hold an even number
+// of them for step 0 of every slice to fill the same set.
+#if RDB && !ATRANS && BK % 8 != 0
+#error "ALG 1 with RDB = 1 and ATRANS = 0 needs BK a multiple of 8"
+#endif
 
 // Copies 16 bytes from global to shared memory without going through registers; .cg bypasses L1, which
 // the tiles would only pass through once.
@@ -267,6 +307,51 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// RDB = 1's fragments: the values of A and B a lane multiplies at one step k of a slice, in two sets, so
+// that the set of step k + 1 fills while step k multiplies. The set of step k is k % 2; with A row-major
+// (ATRANS 0) a set of A is the float4 of 4 consecutive k of each of the lane's rows, loaded every 4th step,
+// and the sets of A alternate every 4 steps. k is a constant once the loops over k are unrolled, so every
+// index below is too and the fragments stay in registers.
+#if ATRANS
+#define A_FRAG (TM / 4)
+#else
+#define A_FRAG TM
+#endif
+
+// Loads the fragments of step k; As and Bs point to the lane's first row of A and first column of B in
+// the stage being read.
+__device__ __forceinline__ void fetch(float4 (&fa)[2][A_FRAG], float4 (&fb)[2][TN / 4], const float* As,
+                                      const float* Bs, int k) {
+#if ATRANS
+#pragma unroll
+    for (int i = 0; i < TM / 4; i++)
+        fa[k % 2][i] = *reinterpret_cast<const float4*>(As + k * (BM + PAD) + i * 4 * LANES_M);
+#else
+    if (k % 4 == 0) {
+#pragma unroll
+        for (int i = 0; i < TM; i++)
+            fa[k / 4 % 2][i] = *reinterpret_cast<const float4*>(As + i * LANES_M * A_STRIDE + k);
+    }
+#endif
+#pragma unroll
+    for (int j = 0; j < TN / 4; j++) fb[k % 2][j] = *reinterpret_cast<const float4*>(Bs + k * BN + j * 4 * LANES_N);
+}
+
+// Adds the outer product of step k's fragments to the accumulators.
+__device__ __forceinline__ void multiply(float (&acc)[TM][TN], const float4 (&fa)[2][A_FRAG],
+                                         const float4 (&fb)[2][TN / 4], int k) {
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+#if ATRANS
+        const float ai = lane(fa[k % 2][i / 4], i % 4);
+#else
+        const float ai = lane(fa[k / 4 % 2][i], k % 4);
+#endif
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i][j] = fmaf(ai, lane(fb[k % 2][j / 4], j % 4), acc[i][j]);
+    }
 }
 
 // No minimum of resident blocks: capping the registers at 128 for two blocks of 256 threads an SM ran
@@ -287,8 +372,10 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, float* __restric
     const int row0 = (warp / WARPS_N) * WM + lane_id / LANES_N;        // the lane's first row; then every LANES_M
 #endif
     const int col0 = (warp % WARPS_N) * WN + (lane_id % LANES_N) * 4;  // its first float4; then every 4 * LANES_N
-    const int bm0 = blockIdx.y * BM;
-    const int bn0 = blockIdx.x * BN;
+    int tile_m, tile_n;
+    block_tile(tile_m, tile_n);
+    const int bm0 = tile_m * BM;
+    const int bn0 = tile_n * BN;
     const float* Ab = A + (size_t)bm0 * K;
     const float* Bb = B + bn0;
 
@@ -334,6 +421,44 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, float* __restric
     }
     int read = 0;             // the stage holding slice kt
     int write = STAGES - 1;   // the stage slice kt + STAGES - 1 goes to: the one read in iteration kt - 1
+#if RDB
+    // The wait and barrier for slice kt + 1 come at the last step of slice kt, before its multiply, so that
+    // the first fragments of slice kt + 1 load while the last of slice kt multiply. Past that barrier every
+    // thread has loaded its last fragment of slice kt - 1 (at step BK - 2 of iteration kt - 1), so the
+    // copies issued at step 0 of iteration kt may overwrite its stage.
+    float4 fa[2][A_FRAG], fb[2][TN / 4];
+#if ATRANS
+    const int a_lane = row0;  // the lane's first row of A in a stage
+#else
+    const int a_lane = row0 * A_STRIDE;
+#endif
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    const float* As = smem + a_lane;
+    const float* Bs = smem + A_TILE + col0;
+    fetch(fa, fb, As, Bs, 0);
+    for (int kt = 0; kt < tiles; kt++) {
+#pragma unroll
+        for (int k = 0; k < BK; k++) {
+            if (k == 0) {
+                if (kt + STAGES - 1 < tiles) load(write, (kt + STAGES - 1) * BK);
+                cp_async_commit();
+            }
+            if (k < BK - 1) {
+                fetch(fa, fb, As, Bs, k + 1);
+            } else if (kt + 1 < tiles) {
+                cp_async_wait<STAGES - 2>();
+                __syncthreads();
+                read = read == STAGES - 1 ? 0 : read + 1;
+                write = write == STAGES - 1 ? 0 : write + 1;
+                As = smem + read * STAGE_FLOATS + a_lane;
+                Bs = smem + read * STAGE_FLOATS + A_TILE + col0;
+                fetch(fa, fb, As, Bs, 0);
+            }
+            multiply(acc, fa, fb, k);
+        }
+    }
+#else
     for (int kt = 0; kt < tiles; kt++) {
         cp_async_wait<STAGES - 2>();
         // Slice kt is visible to every thread, and every thread is done with the stage read last iteration.
@@ -382,6 +507,7 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, float* __restric
         read = read == STAGES - 1 ? 0 : read + 1;
         write = write == STAGES - 1 ? 0 : write + 1;
     }
+#endif
 
 #pragma unroll
     for (int i = 0; i < TM; i++) {
