@@ -15,8 +15,13 @@
 //! (`stages`: K/V tiles in shared memory), shared layout (`swz`: padded rows or XOR-swizzled chunks), where
 //! Q's fragments live (`qsm`: registers, or a shared tile re-read per K tile, which frees registers for
 //! larger tiles at head dimension 128) and the blocks per SM `__launch_bounds__` asks for (`minb`, which
-//! caps registers). Tuned at sequence lengths 1024, 2048 and 4096 with B·H = 32, non-causal; a causal
-//! launch runs the same config.
+//! caps registers), and the tensor-core instruction (`wgmma`: `mma.sync`, which every GPU since Ampere
+//! has, or Hopper's warpgroup `wgmma.mma_async`, which reads K and V straight from shared memory and overlaps
+//! the softmax of one tile with the product of the one before; `wm` and `swz` are pinned for it). The variant is a parameter rather than a launcher of its
+//! own because it shares the launch, the tiles, the pipeline and the softmax with `mma.sync`, and the tuner
+//! finds out per GPU which wins: on a GPU without `wgmma` its configs fail to compile and are passed over,
+//! and the default is `mma.sync`. Tuned at sequence lengths 1024, 2048 and 4096 with B·H = 32,
+//! non-causal; a causal launch runs the same config.
 
 use std::sync::Arc;
 
@@ -47,11 +52,12 @@ pub fn flash_attention(
 #[autotune(
     kernel = "cuda/flash_attention.cu", entry = "flash_attention",
     space(hd = [64], bq = [32, 64, 128, 256], wm = [1, 2], bkv = [32, 64, 128], stages = [1, 2, 3, 4], swz = [0, 1],
-          qsm = [0, 1], minb = [1, 2]),
+          qsm = [0, 1], minb = [1, 2], wgmma = [0, 1]),
     constraint = "bq % (16 * wm) == 0",
+    constraint = "wgmma == 0 || wm == 1 && swz == 1 && bq % 64 == 0 && stages >= 2 && bq * minb <= 256",
     constraint = "(stages * 2 * bkv + qsm * bq) * (hd + 8 * (1 - swz)) * 2 <= 232448",
     constraint = "seq % bq == 0 && seq % bkv == 0",
-    default(hd = 64, bq = 64, wm = 1, bkv = 64, stages = 2, swz = 1, qsm = 0, minb = 1),
+    default(hd = 64, bq = 64, wm = 1, bkv = 64, stages = 2, swz = 1, qsm = 0, minb = 1, wgmma = 0),
     sizes(seq = [1024, 2048, 4096]),
     bench(bh = 32, seq = 2048,
           args = [in f16[bh * seq * 64], in f16[bh * seq * 64], in f16[bh * seq * 64], out f16[bh * seq * 64], seq, 0],
@@ -74,11 +80,12 @@ pub fn flash_attention_hd64(
 #[autotune(
     kernel = "cuda/flash_attention.cu", entry = "flash_attention",
     space(hd = [128], bq = [32, 64, 128, 256], wm = [1, 2], bkv = [32, 64, 128], stages = [1, 2, 3, 4], swz = [0, 1],
-          qsm = [0, 1], minb = [1, 2]),
+          qsm = [0, 1], minb = [1, 2], wgmma = [0, 1]),
     constraint = "bq % (16 * wm) == 0",
+    constraint = "wgmma == 0 || wm == 1 && swz == 1 && bq % 64 == 0 && stages >= 2 && bq * minb <= 256",
     constraint = "(stages * 2 * bkv + qsm * bq) * (hd + 8 * (1 - swz)) * 2 <= 232448",
     constraint = "seq % bq == 0 && seq % bkv == 0",
-    default(hd = 128, bq = 64, wm = 1, bkv = 64, stages = 2, swz = 1, qsm = 0, minb = 1),
+    default(hd = 128, bq = 64, wm = 1, bkv = 64, stages = 2, swz = 1, qsm = 0, minb = 1, wgmma = 0),
     sizes(seq = [1024, 2048, 4096]),
     bench(bh = 32, seq = 2048,
           args = [in f16[bh * seq * 128], in f16[bh * seq * 128], in f16[bh * seq * 128], out f16[bh * seq * 128], seq, 0],

@@ -129,9 +129,9 @@ pub struct GpuInfo {
 }
 
 impl GpuInfo {
-    /// NVRTC's `--gpu-architecture` for this device (`sm_90`).
+    /// NVRTC's `--gpu-architecture` for this device (`sm_90a`: [`crate::compile::arch_name`]).
     pub fn arch(&self) -> String {
-        format!("sm_{}{}", self.compute_capability.0, self.compute_capability.1)
+        crate::compile::arch_name(self.compute_capability)
     }
 }
 
