@@ -304,3 +304,16 @@ pub fn load_function(
         .call("cuFuncSetAttribute")?;
     Ok(function)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::arch_name;
+
+    #[test]
+    fn hopper_and_later_compile_for_their_architecture_specific_target() {
+        assert_eq!(arch_name((8, 0)), "sm_80");
+        assert_eq!(arch_name((8, 9)), "sm_89");
+        assert_eq!(arch_name((9, 0)), "sm_90a");
+        assert_eq!(arch_name((10, 0)), "sm_100a");
+    }
+}
