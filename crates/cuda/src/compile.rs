@@ -1,6 +1,6 @@
 //! NVRTC compilation of a kernel source with a config's `-D` defines, one config or a batch in parallel.
 //!
-//! Each config is one NVRTC program compiled for the device's real architecture (`sm_90a`, [`arch_name`]), so the result
+//! Each config is one NVRTC program compiled for the device's real architecture (`sm_90a`, [`crate::arch_name`]), so the result
 //! is a cubin that loads without a JIT step: the worker's load time is then only the driver's, and the
 //! compile time we report is all of it. A compile error keeps NVRTC's log, which names the line and the
 //! define that broke it.
@@ -255,18 +255,6 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(4)
 }
 
-/// NVRTC's name for the real architecture of a device of compute capability `(major, minor)`. From Hopper
-/// on it is the architecture-specific target (`sm_90a`): a kernel compiled for the device it runs on
-/// loses nothing by it, and gains the instructions only that architecture has (`wgmma`, `setmaxnreg`),
-/// which a kernel may then use behind a tunable parameter.
-pub fn arch_name((major, minor): (u32, u32)) -> String {
-    if major >= 9 {
-        format!("sm_{major}{minor}a")
-    } else {
-        format!("sm_{major}{minor}")
-    }
-}
-
 /// Compiles `source` with NVRTC for the architecture of `ctx`'s device with `defines`, and loads it
 /// there: what a tuned launcher does at its first launch on a device.
 pub fn load_module(
@@ -278,7 +266,7 @@ pub fn load_module(
 ) -> Result<std::sync::Arc<cudarc::driver::CudaModule>, CudaError> {
     use super::DriverContext;
     let (major, minor) = ctx.compute_capability().call("cuDeviceGetAttribute")?;
-    let compiled = Compiler::new(kernel, file_name, source, &arch_name((major as u32, minor as u32)))?.compile(defines)?;
+    let compiled = Compiler::new(kernel, file_name, source, &crate::arch_name((major as u32, minor as u32)))?.compile(defines)?;
     ctx.load_module(cudarc::nvrtc::Ptx::from_binary(compiled.image)).call("cuModuleLoadData")
 }
 
@@ -303,17 +291,4 @@ pub fn load_function(
         .set_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (most - fixed).max(0))
         .call("cuFuncSetAttribute")?;
     Ok(function)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::arch_name;
-
-    #[test]
-    fn hopper_and_later_compile_for_their_architecture_specific_target() {
-        assert_eq!(arch_name((8, 0)), "sm_80");
-        assert_eq!(arch_name((8, 9)), "sm_89");
-        assert_eq!(arch_name((9, 0)), "sm_90a");
-        assert_eq!(arch_name((10, 0)), "sm_100a");
-    }
 }

@@ -111,6 +111,18 @@ impl<T> DriverContext<T> for Result<T, DriverError> {
     }
 }
 
+/// NVRTC's name for the real architecture of a device of compute capability `(major, minor)`. From Hopper
+/// on it is the architecture-specific target (`sm_90a`): a kernel compiled for the device it runs on
+/// loses nothing by it, and gains the instructions only that architecture has (`wgmma`, `setmaxnreg`),
+/// which a kernel may then use behind a tunable parameter.
+pub fn arch_name((major, minor): (u32, u32)) -> String {
+    if major >= 9 {
+        format!("sm_{major}{minor}a")
+    } else {
+        format!("sm_{major}{minor}")
+    }
+}
+
 /// Checks that libcuda can be loaded (cudarc panics on first use otherwise).
 pub(crate) fn ensure_driver() -> Result<(), CudaError> {
     // SAFETY: only tries to dlopen the library by its usual names.
@@ -128,5 +140,18 @@ pub(crate) fn ensure_nvrtc() -> Result<(), CudaError> {
         Ok(())
     } else {
         Err(CudaError::NoLibrary("NVRTC (libnvrtc)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arch_name;
+
+    #[test]
+    fn hopper_and_later_compile_for_their_architecture_specific_target() {
+        assert_eq!(arch_name((8, 0)), "sm_80");
+        assert_eq!(arch_name((8, 9)), "sm_89");
+        assert_eq!(arch_name((9, 0)), "sm_90a");
+        assert_eq!(arch_name((10, 0)), "sm_100a");
     }
 }

@@ -129,9 +129,9 @@ pub struct GpuInfo {
 }
 
 impl GpuInfo {
-    /// NVRTC's `--gpu-architecture` for this device (`sm_90a`: [`crate::compile::arch_name`]).
+    /// NVRTC's `--gpu-architecture` for this device (`sm_90a`: [`crate::arch_name`]).
     pub fn arch(&self) -> String {
-        crate::compile::arch_name(self.compute_capability)
+        crate::arch_name(self.compute_capability)
     }
 }
 
