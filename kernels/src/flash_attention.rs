@@ -20,7 +20,8 @@
 //! the softmax of one tile with the product of the one before; `wm` and `swz` are pinned for it). The variant is a parameter rather than a launcher of its
 //! own because it shares the launch, the tiles, the pipeline and the softmax with `mma.sync`, and the tuner
 //! finds out per GPU which wins: on a GPU without `wgmma` its configs fail to compile and are passed over,
-//! and the default is `mma.sync`. Tuned at sequence lengths 1024, 2048 and 4096 with B·H = 32,
+//! and the default is `mma.sync`. With `wgmma` two K/V tiles are in use at once, so `stages = 2` loads the
+//! next tile without prefetching it and 3 or 4 prefetch (the kernel's header says the rest). Tuned at sequence lengths 1024, 2048 and 4096 with B·H = 32,
 //! non-causal; a causal launch runs the same config.
 
 use std::sync::Arc;

@@ -64,7 +64,7 @@ fn nvrtc_err(call: &'static str) -> impl Fn(result::NvrtcError) -> CudaError {
 
 impl Compiler {
     /// `kernel` names the kernel in errors; `file_name` is the program name NVRTC uses in its log;
-    /// `arch` is `sm_90` style.
+    /// `arch` is NVRTC's `--gpu-architecture` (`sm_90a`, [`crate::arch_name`]).
     pub fn new(kernel: &str, file_name: &str, source: &str, arch: &str) -> Result<Compiler, CudaError> {
         ensure_nvrtc()?;
         let source = CString::new(source).map_err(|_| CudaError::Nvrtc {
