@@ -59,6 +59,17 @@ pub fn from_entry<T>(
     gpu: &str,
     point: &[(&str, i64)],
 ) -> Result<Option<Loaded>> {
+    let Some((name, entry)) = find_entry(kernel, dir, gpu, point)? else { return Ok(None) };
+    let checked = entry.spec.check()?;
+    let config = entry.best_config(checked.space())?;
+    let launch = launch_config(checked.layout().launch(&config)?.geometry());
+    let function = compile(kernel, ctx, &config)?;
+    Ok(Some(Loaded { function, launch, config: format!("{config}"), from: format!("entry {name} (not baked)") }))
+}
+
+/// `kernel`'s entry in `dir` for the GPU `gpu` at the size point `point` and for the kernel source this
+/// binary embeds, with its file name; `None` when there is none, an error when there are several.
+pub fn find_entry<T>(kernel: &'static Kernel<T>, dir: &Path, gpu: &str, point: &[(&str, i64)]) -> Result<Option<(String, Entry)>> {
     let source = source_hash(kernel.source().as_bytes());
     let mut found: Option<(String, Entry)> = None;
     for file in std::fs::read_dir(dir)? {
@@ -80,12 +91,7 @@ pub fn from_entry<T>(
         }
         found = Some((name, entry));
     }
-    let Some((name, entry)) = found else { return Ok(None) };
-    let checked = entry.spec.check()?;
-    let config = entry.best_config(checked.space())?;
-    let launch = launch_config(checked.layout().launch(&config)?.geometry());
-    let function = compile(kernel, ctx, &config)?;
-    Ok(Some(Loaded { function, launch, config: format!("{config}"), from: format!("entry {name} (not baked)") }))
+    Ok(found)
 }
 
 /// The declared default with its geometry at `sizes` (the kernel's size variables, in order).
@@ -98,7 +104,7 @@ pub fn default<T: std::fmt::Debug>(kernel: &'static Kernel<T>, ctx: &Arc<CudaCon
 }
 
 /// `config` of `kernel`, compiled with NVRTC and loaded on `ctx`'s device.
-fn compile<T>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, config: &tuner_runtime::Config) -> Result<CudaFunction> {
+pub fn compile<T>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, config: &tuner_runtime::Config) -> Result<CudaFunction> {
     let defines = tuner_runtime::layout::defines(config);
     let module = tuner_runtime::cuda::compile::load_module(ctx, kernel.name(), kernel.file(), kernel.source(), &defines)?;
     Ok(tuner_runtime::cuda::compile::load_function(ctx, &module, kernel.entry())?)
