@@ -546,6 +546,36 @@ mod tests {
     }
 
     #[test]
+    fn the_pruned_walk_finds_every_valid_grid_point_in_grid_order() {
+        // Constraints completed at three different depths, one reading a parameter bound two levels up.
+        let s = Space::builder()
+            .param("a", 1..=6)
+            .param("b", 1..=5)
+            .param("c", [1, 2, 4, 8])
+            .param("d", 0..=3)
+            .constraint("a % 2 == 0 || b > 2")
+            .constraint("a * c <= 16")
+            .constraint("d < c || b == 5")
+            .build()
+            .unwrap();
+        let mut brute = Vec::new();
+        for a in 0..6 {
+            for b in 0..5 {
+                for c in 0..4 {
+                    for d in 0..4 {
+                        let p = Point(vec![a, b, c, d]);
+                        if s.is_valid(&p) {
+                            brute.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(!brute.is_empty() && brute.len() < 6 * 5 * 4 * 4);
+        assert_eq!(*s.valid_points().unwrap(), brute);
+    }
+
+    #[test]
     fn config_round_trip_and_errors() {
         let s = space();
         let p = Point(vec![2, 1]);
