@@ -17,12 +17,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use autotune_kernels::flash_attention::{flash_attention_hd128_tuning, flash_attention_hd64_tuning};
-use autotune_kernels::half::f2h;
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, PushKernelArg};
 use tuner_runtime::__private::Kernel;
 use tuner_runtime::cuda::launch_config;
 
-use common::{attention_error, attention_reference, data};
+use common::{attention_error, attention_picks, attention_qkv, attention_reference};
 use configs::{compile, find_entry};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -71,12 +70,11 @@ fn check<T>(
         let configs: Vec<_> = points.iter().map(|p| space.config(p)).filter(|c| c.int("wgmma") == Some(wgmma)).collect();
 
         let len = BH * seq * d;
-        let to_h = |seed: u64| data(len, seed).into_iter().map(f2h).collect::<Vec<u16>>();
-        let (qh, kh, vh) = (to_h(5), to_h(6), to_h(7));
+        let [qh, kh, vh] = attention_qkv(len);
         let (dq, dk, dv) = (stream.clone_htod(&qh)?, stream.clone_htod(&kh)?, stream.clone_htod(&vh)?);
         let nan = stream.clone_htod(&vec![0x7e00u16; len])?;
         let mut dout = stream.alloc_zeros::<u16>(len)?;
-        let picks: Vec<(usize, usize)> = (0..64).map(|t| ((t * 7) % BH, (t * 977 + 13) % seq)).collect();
+        let picks = attention_picks(BH, seq);
         let want = [false, true].map(|causal| attention_reference([&qh, &kh, &vh], &picks, (seq, d), causal));
 
         let mut runs = 0;

@@ -26,11 +26,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use autotune_kernels::flash_attention::{flash_attention_hd128_tuning, flash_attention_hd64_tuning};
-use autotune_kernels::{flash_attention, half::f2h};
+use autotune_kernels::flash_attention;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, PushKernelArg};
 use tuner_runtime::__private::Kernel;
 
-use common::{attention_error, attention_reference, data};
+use common::{attention_error, attention_picks, attention_qkv, attention_reference};
 use configs::{default, from_entry, Loaded};
 use timing::{Stats, Timer};
 
@@ -81,12 +81,11 @@ fn main() -> Result<()> {
     for &(bh, seq, d, causal) in SHAPES {
         let tag = format!("bh{bh}-s{seq}-d{d}{}", if causal { "-causal" } else { "" });
         let len = bh * seq * d;
-        let to_h = |seed: u64| data(len, seed).into_iter().map(f2h).collect::<Vec<u16>>();
-        let (qh, kh, vh) = (to_h(5), to_h(6), to_h(7));
+        let [qh, kh, vh] = attention_qkv(len);
         let (dq, dk, dv) = (stream.clone_htod(&qh)?, stream.clone_htod(&kh)?, stream.clone_htod(&vh)?);
         let nan = stream.clone_htod(&vec![0x7e00u16; len])?;
         let mut dout = stream.alloc_zeros::<u16>(len)?;
-        let picks: Vec<(usize, usize)> = (0..64).map(|t| ((t * 7) % bh, (t * 977 + 13) % seq)).collect();
+        let picks = attention_picks(bh, seq);
         let want = attention_reference([&qh, &kh, &vh], &picks, (seq, d), causal);
         let flops = 4.0 * (bh * seq * seq * d) as f64 / if causal { 2.0 } else { 1.0 };
         let sizes = [bh as i64, seq as i64];

@@ -12,7 +12,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use autotune_kernels::half::f2h;
 use autotune_kernels::flash_attention::{flash_attention_hd128_tuning, flash_attention_hd64_tuning};
 use autotune_kernels::{
     attention, attention::attention_tuning, flash_attention, sgemm, sgemm::sgemm_tuning, softmax, softmax::softmax_tuning, vector_add,
@@ -20,7 +19,7 @@ use autotune_kernels::{
 };
 use cudarc::driver::{CudaContext, CudaStream};
 
-use common::{attention_error, attention_reference, data};
+use common::{attention_error, attention_qkv, attention_reference, data};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -124,8 +123,7 @@ fn main() -> Result<()> {
         ("flash d128", 128, false),
         ("flash d128c", 128, true),
     ] {
-        let to_h = |seed: u64| data(bh * seq * d, seed).into_iter().map(f2h).collect::<Vec<u16>>();
-        let (qh, kh, vh) = (to_h(5), to_h(6), to_h(7));
+        let [qh, kh, vh] = attention_qkv(bh * seq * d);
         let (dq, dk, dv) = (stream.clone_htod(&qh)?, stream.clone_htod(&kh)?, stream.clone_htod(&vh)?);
         let mut dout = stream.clone_htod(&vec![0x7e00u16; bh * seq * d])?; // NaN: unwritten rows show
         let sizes = [bh as i64, seq as i64];

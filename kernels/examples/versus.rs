@@ -26,7 +26,6 @@ mod timing;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use autotune_kernels::half::f2h;
 use autotune_kernels::{
     attention, attention::attention_tuning, sgemm, sgemm::sgemm_tuning, softmax, softmax::softmax_tuning,
 };
@@ -36,7 +35,7 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 
-use common::{attention_error, attention_reference, data};
+use common::{attention_error, attention_picks, attention_qkv, attention_reference, data};
 use timing::{Stats, Timer, RUNS, WARMUP};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -281,13 +280,12 @@ fn main() -> Result<()> {
     {
         let (bh, seq, d) = (32usize, 2048usize, 64usize);
         let len = bh * seq * d;
-        let to_h = |x: Vec<f32>| x.into_iter().map(f2h).collect::<Vec<u16>>();
-        let (qh, kh, vh) = (to_h(data(len, 5)), to_h(data(len, 6)), to_h(data(len, 7)));
+        let [qh, kh, vh] = attention_qkv(len);
         let (dq, dk, dv) = (stream.clone_htod(&qh)?, stream.clone_htod(&kh)?, stream.clone_htod(&vh)?);
         let mut dout = stream.alloc_zeros::<u16>(len)?;
         let flops = 4.0 * (bh * seq * seq * d) as f64;
         // float64 reference on 64 sampled rows (slice, query row).
-        let picks: Vec<(usize, usize)> = (0..64).map(|t| ((t * 7) % bh, (t * 977 + 13) % seq)).collect();
+        let picks = attention_picks(bh, seq);
         let want = attention_reference([&qh, &kh, &vh], &picks, (seq, d), false);
         let default = attention_tuning::Tuned::DEFAULT;
         let configs::Loaded { function: f_default, launch: cfg_default, .. } =

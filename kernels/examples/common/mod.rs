@@ -13,6 +13,17 @@ pub fn data(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// The attention examples' Q, K and V of `len` values each: fp16 bit patterns of seeds 5, 6 and 7.
+pub fn attention_qkv(len: usize) -> [Vec<u16>; 3] {
+    [5, 6, 7].map(|seed| data(len, seed).into_iter().map(autotune_kernels::half::f2h).collect())
+}
+
+/// The 64 `(slice, row)` pairs of `bh` slices of `seq` rows that the float64 reference samples.
+#[allow(dead_code)] // run_tuned samples whole slices
+pub fn attention_picks(bh: usize, seq: usize) -> Vec<(usize, usize)> {
+    (0..64).map(|t| ((t * 7) % bh, (t * 977 + 13) % seq)).collect()
+}
+
 /// Float64 attention of the sampled `(slice, row)` pairs of fp16 `q`, `k`, `v` (`[slice][row][d]`, bit
 /// patterns), `d` values per pair in order; with `causal`, row `i` attends to keys `0..=i` only.
 pub fn attention_reference(
