@@ -16,13 +16,14 @@
 //! Q's fragments live (`qsm`: registers, or a shared tile re-read per K tile, which frees registers for
 //! larger tiles at head dimension 128) and the blocks per SM `__launch_bounds__` asks for (`minb`, which
 //! caps registers), and the tensor-core instruction (`wgmma`: `mma.sync`, which every GPU since Ampere
-//! has, or Hopper's warpgroup `wgmma.mma_async`, which reads K and V straight from shared memory and overlaps
-//! the softmax of one tile with the product of the one before; `wm` and `swz` are pinned for it). The variant is a parameter rather than a launcher of its
-//! own because it shares the launch, the tiles, the pipeline and the softmax with `mma.sync`, and the tuner
-//! finds out per GPU which wins: on a GPU without `wgmma` its configs fail to compile and are passed over,
-//! and the default is `mma.sync`. With `wgmma` two K/V tiles are in use at once, so `stages = 2` loads the
-//! next tile without prefetching it and 3 or 4 prefetch (the kernel's header says the rest). Tuned at sequence lengths 1024, 2048 and 4096 with B·H = 32,
-//! non-causal; a causal launch runs the same config.
+//! has, or Hopper's warpgroup `wgmma.mma_async`, which reads K and V straight from shared memory and
+//! overlaps the softmax of one tile with the product of the one before; `wm` and `swz` are pinned for it).
+//! The variant is a parameter rather than a launcher of its own because it shares the launch, the tiles,
+//! the pipeline and the softmax with `mma.sync`, and the tuner finds out per GPU which wins: on a GPU
+//! without `wgmma` its configs fail to compile and are passed over, and the default is `mma.sync`. With
+//! `wgmma` two K/V tiles are in use at once, so `stages = 2` loads the next tile without prefetching it
+//! and 3 or 4 prefetch (the kernel's header says the rest). Tuned at sequence lengths 1024, 2048 and 4096
+//! with B·H = 32, non-causal; a causal launch runs the same config.
 
 use std::sync::Arc;
 

@@ -1,9 +1,9 @@
 //! NVRTC compilation of a kernel source with a config's `-D` defines, one config or a batch in parallel.
 //!
-//! Each config is one NVRTC program compiled for the device's real architecture (`sm_90a`, [`crate::arch_name`]), so the result
-//! is a cubin that loads without a JIT step: the worker's load time is then only the driver's, and the
-//! compile time we report is all of it. A compile error keeps NVRTC's log, which names the line and the
-//! define that broke it.
+//! Each config is one NVRTC program compiled for the device's real architecture (`sm_90a`,
+//! [`crate::arch_name`]), so the result is a cubin that loads without a JIT step: the worker's load time
+//! is then only the driver's, and the compile time we report is all of it. A compile error keeps NVRTC's
+//! log, which names the line and the define that broke it.
 //!
 //! Parallelism: NVRTC is thread-safe but serialises compilations inside one process (on the H100 box, 32
 //! vector-add configs took 663 ms on one thread and 727 ms on sixteen). So a batch is split into chunks
