@@ -1,0 +1,45 @@
+// What the CPU drivers share: inputs, and the one line of output the test reads.
+#pragma once
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+namespace driver {
+// n floats, 64-byte aligned (the kernels read float4s), filled with NaN so that an element no thread writes
+// shows up as wrong.
+inline float* buffer(std::size_t n) {
+    float* p = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
+    for (std::size_t i = 0; i < n; i++) p[i] = std::numeric_limits<float>::quiet_NaN();
+    return p;
+}
+
+// n floats in [-1, 1) from a fixed linear congruential sequence: the same inputs on every machine.
+inline float* random(std::size_t n, unsigned seed) {
+    float* p = buffer(n);
+    unsigned long long s = seed * 6364136223846793005ull + 1442695040888963407ull;
+    for (std::size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = static_cast<float>((s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+    }
+    return p;
+}
+
+// Counts the outputs, and those further than `tol` from the reference (relative to `scale`, the size of
+// the terms that were summed) or not finite; prints one line for the test to read.
+struct Check {
+    std::size_t checked = 0, bad = 0;
+    double max_err = 0.0;
+    void add(double got, double want, double scale, double tol) {
+        const double err = std::fabs(got - want) / (scale > 0.0 ? scale : 1.0);
+        checked++;
+        if (!std::isfinite(got) || !(err <= tol)) bad++;
+        if (std::isfinite(err) && err > max_err) max_err = err;
+    }
+    int report() const {
+        std::printf("checked=%zu bad=%zu max_err=%.3g\n", checked, bad, max_err);
+        return bad == 0 ? 0 : 1;
+    }
+};
+}  // namespace driver
