@@ -3,7 +3,9 @@
 shared memory, spills): a check of a kernel's source before device time is spent on it.
 
     pip install nvidia-cuda-nvrtc-cu12
-    python3 scripts/nvrtc_check.py kernels/cuda/flash_attention.cu -DHD=64 -DBQ=64 [--arch sm_90]
+    python3 scripts/nvrtc_check.py kernels/cuda/flash_attention.cu -DHD=64 -DBQ=64 [--arch sm_90] [--cubin F]
+
+--cubin F writes the compiled cubin to F, for `cuobjdump -sass F` (PyPI: nvidia-cuda-cuobjdump).
 
 Exit status 1 when the compile fails (the log names the line)."""
 import ctypes
@@ -22,12 +24,15 @@ def libnvrtc():
 def main(argv):
     path = argv[0]
     arch = "sm_90"
+    cubin = None
     opts = []
     rest = argv[1:]
     while rest:
         a = rest.pop(0)
         if a == "--arch":
             arch = rest.pop(0)
+        elif a == "--cubin":
+            cubin = rest.pop(0)
         else:
             opts.append(a)
     nv = libnvrtc()
@@ -43,6 +48,12 @@ def main(argv):
     log = ctypes.create_string_buffer(size.value)
     nv.nvrtcGetProgramLog(prog, log)
     print(log.value.decode(errors="replace").strip())
+    if rc == 0 and cubin:
+        nv.nvrtcGetCUBINSize(prog, ctypes.byref(size))
+        code = ctypes.create_string_buffer(size.value)
+        nv.nvrtcGetCUBIN(prog, code)
+        with open(cubin, "wb") as f:
+            f.write(code.raw)
     print("compiled" if rc == 0 else f"FAILED (nvrtc {rc})", " ".join(opts))
     return 0 if rc == 0 else 1
 

@@ -3,7 +3,8 @@
 //!
 //! - vector add (tuned, default) vs a device-to-device `memcpy` of the same `n`, as bandwidth;
 //! - SGEMM 4096³ (tuned, default) vs cuBLAS `cublasSgemm` with TF32 off (`CUBLAS_DEFAULT_MATH` and
-//!   `CUBLAS_PEDANTIC_MATH`), same inputs;
+//!   `CUBLAS_PEDANTIC_MATH`), same inputs, and the stream-K prototype (`cuda/sgemm_streamk.cu`) with the
+//!   tuned config's tiles;
 //! - attention 32 × 2048 × 64 fp16 (tuned, default); `scripts/versus_sdpa.py` then times PyTorch's
 //!   `scaled_dot_product_attention` on the inputs this writes and checks it against our output;
 //! - softmax 4096 × 4096 (tuned, default).
@@ -273,6 +274,72 @@ fn main() -> Result<()> {
                 check: format!("rel L2 err vs f64 (512 sampled) {err:.2e}, vs cuBLAS (all) {vs_blas:.2e}"),
                 ok,
             });
+        }
+
+        // The stream-K prototype (kernels/cuda/sgemm_streamk.cu, not behind a launcher) with the tuned
+        // config's tiles, when those are an `alg = 0` config: at G = every block the GPU holds at once
+        // (stream-K: whole tiles, then the rest cut evenly) and at G = tiles (one tile a block, the tuned
+        // kernel's schedule through the prototype's code, which tells its overhead from the schedule's gain).
+        let point = [("m", 4096), ("n", 4096), ("k", 4096)];
+        let tuned_config = match &entries {
+            Some(e) => match configs::find_entry(&sgemm_tuning::KERNEL, e, &info.name, &point)? {
+                Some((_, entry)) => entry.best_config(entry.spec.check()?.space())?,
+                None => return Err(format!("no sgemm entry for {} at 4096³ in {}", info.name, e.display()).into()),
+            },
+            None => sgemm_tuning::KERNEL.config(),
+        };
+        if tuned_config.int("alg") != Some(0) {
+            println!("sgemm stream-K prototype: not run, the tuned config is not `alg = 0` ({tuned_config})");
+        } else {
+            let int = |name: &str| tuned_config.int(name).expect("an sgemm parameter") as usize;
+            let (bm, bn, threads) = (int("bm"), int("bn"), int("bm") / int("tm") * (int("bn") / int("tn")));
+            let module = tuner_runtime::cuda::compile::load_module(
+                &ctx,
+                "sgemm_streamk",
+                "sgemm_streamk.cu",
+                include_str!("../cuda/sgemm_streamk.cu"),
+                &tuner_runtime::layout::defines(&tuned_config),
+            )?;
+            let f = tuner_runtime::cuda::compile::load_function(&ctx, &module, "sgemm_streamk")?;
+            let tiles = m / bm * (n / bn);
+            let resident = f.occupancy_max_active_blocks_per_multiprocessor(threads as u32, 0, None)? as usize;
+            let full = (info.sm_count as usize * resident).min(tiles);
+            let mut partials = stream.alloc_zeros::<f32>(full.max(1) * bm * bn)?;
+            let mut flags = stream.alloc_zeros::<i32>(tiles)?;
+            let b64: Vec<f64> = blas_out.iter().map(|x| *x as f64).collect();
+            for (variant, blocks) in
+                [("stream-K prototype, G = SMs x resident", full), ("stream-K prototype, G = tiles", tiles)]
+            {
+                poison(&stream, &nan, &mut dc)?;
+                let cfg = LaunchConfig {
+                    grid_dim: (blocks as u32, 1, 1),
+                    block_dim: (threads as u32, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let stats = timer.time(|| {
+                    let mut launch = stream.launch_builder(&f);
+                    launch.arg(&da).arg(&db).arg(&mut dc).arg(&mi).arg(&ni).arg(&ki).arg(&mut partials).arg(&mut flags);
+                    // SAFETY: A, B, C are m x k, k x n, m x n; partials holds a BM x BN tile for each of the
+                    // `full` blocks (a launch of `tiles` blocks splits no tile and touches neither buffer);
+                    // flags are zero, and every launch lowers the ones it raises.
+                    unsafe { launch.launch(cfg) }?;
+                    Ok(())
+                })?;
+                let got = stream.clone_dtoh(&dc)?;
+                let err = sampled(&got);
+                let g64: Vec<f64> = got.iter().map(|x| *x as f64).collect();
+                let vs_blas = rel_l2(&g64, &b64);
+                rows.push(Row {
+                    group: "sgemm",
+                    variant: variant.into(),
+                    config: format!("{tuned_config}, G = {blocks} ({tiles} tiles, {resident} resident a SM)"),
+                    stats,
+                    rate: flops / stats.median / 1e9,
+                    unit: "TFLOP/s",
+                    check: format!("rel L2 err vs f64 (512 sampled) {err:.2e}, vs cuBLAS (all) {vs_blas:.2e}"),
+                    ok: err < 1e-5 && vs_blas < 1e-5,
+                });
+            }
         }
     }
 

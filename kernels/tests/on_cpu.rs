@@ -167,6 +167,32 @@ fn sgemm_entries_and_paths_on_cpu() {
     }
 }
 
+/// The stream-K prototype (`cuda/sgemm_streamk.cu`) at grids that reach each of its schedules, for 12 tiles:
+/// whole tiles only (G divides them, or G exceeds them), no whole tiles (12 / G == 1), and whole tiles then
+/// split ones. K is 8 slices, so the splits fall at several places inside a tile.
+#[test]
+fn sgemm_streamk_schedules_on_cpu() {
+    let mut configs: Vec<Config> = sgemm_cpu_configs().into_iter().take(1).collect();
+    configs.push(config(&[
+        ("bm", 64),
+        ("bn", 128),
+        ("bk", 16),
+        ("tm", 8),
+        ("tn", 4),
+        ("vec", 2),
+        ("pad", 0),
+        ("map", 1),
+        ("db", 0),
+        ("group", 1),
+    ]));
+    for c in &configs {
+        let (m, n, k) = (3 * c["bm"], 4 * c["bn"], 8 * c["bk"]);
+        for blocks in [2, 5, 7, 11, 16] {
+            check("sgemm_streamk", c, &[m, n, k, blocks], (m * n) as usize);
+        }
+    }
+}
+
 /// The harness finds what it is for: a kernel whose indexing is off by one element fails the check.
 #[test]
 fn an_indexing_error_fails_on_cpu() {
