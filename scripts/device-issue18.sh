@@ -2,9 +2,11 @@
 # Issue 18 on the GPU (docs/benchmarks.md, "Tensor-core attention and SGEMM on the H200").
 # Build here first (no GPU needed), then run from the repository root on the GPU machine:
 #
-#   cargo build --release -p autotune-kernels --example attention_versus --example run_tuned --example versus
+#   cargo build --release -p autotune-kernels --example attention_versus --example run_tuned --example versus \
+#       --example attention_check
 #   cargo build --release -p tuner-cli --features cuda
-#   mkdir -p .device/bin && cp target/release/examples/{attention_versus,run_tuned,versus} target/release/cargo-autotune .device/bin/
+#   mkdir -p .device/bin && cp target/release/examples/{attention_versus,run_tuned,versus,attention_check} \
+#       target/release/cargo-autotune .device/bin/
 #
 #   scripts/device-issue18.sh tune-attention BIN OUT   every launcher against a CPU reference (the new
 #                                                       kernel's default included), then `cargo autotune
@@ -16,6 +18,8 @@
 #   scripts/device-issue18.sh measure-sgemm-entries BIN OUT
 #                                                       SGEMM vs cuBLAS with the new 4096³ entry read from disk
 #   scripts/device-issue18.sh tune-sgemm BIN OUT       `cargo autotune tune` of SGEMM at every size
+#   scripts/device-issue18.sh versus BIN OUT           versus with the entries the binary was built with:
+#                                                       SGEMM (and the stream-K prototype) vs cuBLAS
 #   scripts/device-issue18.sh measure BIN OUT          with binaries rebuilt from the new entries: attention
 #                                                       vs SDPA (scripts/attention_sdpa.py), SGEMM vs cuBLAS
 #                                                       (versus), every launcher against the CPU reference
@@ -65,6 +69,12 @@ tune-and-measure-attention)
     ;;
 tune-sgemm)
     tune sgemm
+    ;;
+versus)
+    echo "== versus: SGEMM and the stream-K prototype vs cuBLAS (TF32 off), vector add, softmax, attention"
+    cublas_path
+    NVIDIA_TF32_OVERRIDE=0 t "$BIN/versus" "$OUT/v" 2>&1 | tee "$OUT/versus.log"
+    rm -f "$OUT"/v/*.f16
     ;;
 measure-sgemm-entries)
     echo "== SGEMM vs cuBLAS (TF32 off) with the new 4096³ entry read from disk, and the other kernels"
