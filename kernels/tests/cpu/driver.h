@@ -42,4 +42,19 @@ struct Check {
         return bad == 0 ? 0 : 1;
     }
 };
+// Checks C (through got(i * N + j), which may say a value is wrong by making it NaN) against the float64
+// product of the M x K matrix A and the K x N matrix B, row-major.
+template <class Got>
+void check_gemm(Check& check, const float* A, const float* B, int M, int N, int K, Got got) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double want = 0.0, scale = 0.0;
+            for (int k = 0; k < K; k++) {
+                const double p = (double)A[(std::size_t)i * K + k] * B[(std::size_t)k * N + j];
+                want += p;
+                scale += std::fabs(p);
+            }
+            check.add(got((std::size_t)i * N + j), want, scale, 1e-5);
+        }
+}
 }  // namespace driver

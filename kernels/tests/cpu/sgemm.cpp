@@ -14,15 +14,6 @@ int main(int argc, char** argv) {
     cuda_cpu::launch(sgemm, dim3{unsigned(N / BN), unsigned(M / BM)}, dim3{THREADS}, cuda_cpu::Order::Forward, A,
                      B, C, M, N, K);
     driver::Check check;
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            double want = 0.0, scale = 0.0;
-            for (int k = 0; k < K; k++) {
-                const double p = (double)A[(std::size_t)i * K + k] * B[(std::size_t)k * N + j];
-                want += p;
-                scale += std::fabs(p);
-            }
-            check.add(C[(std::size_t)i * N + j], want, scale, 1e-5);
-        }
+    driver::check_gemm(check, A, B, M, N, K, [&](std::size_t at) { return C[at]; });
     return check.report();
 }
