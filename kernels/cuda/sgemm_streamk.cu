@@ -1,7 +1,8 @@
 // SGEMM with a stream-K schedule: sgemm.cu's ALG 0 kernel (register-staged loads, same tunables, same
-// results to the last bit on unsplit tiles) run by a persistent grid of G blocks, G = gridDim.x, at most
-// what the GPU holds at once and at most the number of tiles. A PROTOTYPE: not behind a launcher yet; see
-// docs/benchmarks.md, "SGEMM: the wave-quantization prototype", for why and what is left to measure.
+// results to the last bit on unsplit tiles) run by a persistent grid of G blocks, G = gridDim.x, best the
+// number of blocks the GPU holds at once and at most the number of tiles. A PROTOTYPE: not behind a
+// launcher yet; see docs/benchmarks.md, "SGEMM: the wave-quantization prototype", for why and what is left
+// to measure.
 //
 // Why: at 4096^3 the tuned 128 x 256 tile makes T = 512 tiles for 132 SMs, 3.88 waves of one block an SM.
 // A launch of one block a tile runs 4 full waves, so the SMs idle for 12% of the last one, 3% of the run.
@@ -9,13 +10,15 @@
 // G + T % G tiles' K iterations are cut into G equal ranges, one a block: every block does the same work,
 // 3.88 tiles' worth, and the run ends when they do.
 //
-// A range (of more than one tile, since G + T % G >= G) starts and ends inside tiles, so a tile is cut
-// between two blocks at most: block b ends with the first part of tile t, block b + 1 starts with the
-// rest. b + 1 writes its partial sums to its slot of `partials` (BM * BN floats a block) and raises
-// flags[b + 1]; b waits for the flag, adds the partial to its accumulators in a fixed order and writes
-// the tile, then lowers the flag for the next launch (flags must be zero before the first). The sums are
-// the same from run to run. b + 1 does that part first and b needs it last, so the wait is short, and
-// it never deadlocks because all G blocks are resident together.
+// A range covers at least one tile's iterations (G + T % G >= G), so a tile is cut between two blocks at
+// most: block b ends with the first part of tile t, block b + 1 starts with the rest. Each writes its
+// partial sums to its own slot of `partials` (2 * BM * BN floats a block: one for the range's first tile,
+// one for its last) and counts itself in at counters[b]; the second to arrive adds the other's partial
+// and writes the tile, and sets the counter back to zero for the next launch (counters must be zero
+// before the first). No block waits for another, so any G is safe, resident together or not; and
+// a + b == b + a in floating point, so the bits do not depend on which block arrives second. (A launch
+// cut short leaves a counter raised, but on a CUDA GPU that is a kernel fault, which ends the context and
+// its buffers with it.)
 //
 // Tunables: BM, BN, BK, TM, TN, VEC, PAD, MAP, DB and GROUP, as sgemm.cu's ALG 0 (see there).
 #ifndef BM
@@ -72,6 +75,9 @@ __device__ __forceinline__ void read_smem(float* dst, const float* src) {
     if constexpr (N % 4 == 0) {
 #pragma unroll
         for (int i = 0; i < N; i += 4) *reinterpret_cast<float4*>(dst + i) = *reinterpret_cast<const float4*>(src + i);
+    } else if constexpr (N % 2 == 0) {
+#pragma unroll
+        for (int i = 0; i < N; i += 2) *reinterpret_cast<float2*>(dst + i) = *reinterpret_cast<const float2*>(src + i);
     } else {
 #pragma unroll
         for (int i = 0; i < N; i++) dst[i] = src[i];
@@ -133,9 +139,10 @@ __device__ __forceinline__ void write_tile(float* C, int N, int row0, int col0, 
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 sgemm_streamk(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C, int M, int N,
-              int K, float* __restrict__ partials, int* flags) {
+              int K, float* __restrict__ partials, int* counters) {
     __shared__ __align__(16) float As[DB + 1][BK][BM + PAD];
     __shared__ __align__(16) float Bs[DB + 1][BK][BN + PAD];
+    __shared__ int arrived;  // how many of a split tile's two blocks had counted themselves in before this one
     const int tid = threadIdx.x;
 #if MAP == 0
     const int tcol = tid % (BN / TN);
@@ -252,24 +259,26 @@ sgemm_streamk(const float* __restrict__ A, const float* __restrict__ B, float* _
         int tile_m, tile_n;
         tile_at(t, tiles_m, tiles_n, tile_m, tile_n);
         mainloop(tile_m * BM, tile_n * BN, k_begin, k_end);
-        if (k_begin > 0) {
-            // The tile's last part (this is the range's first): hand it to block b - 1, which has its start.
-            save_partial(partials + (size_t)b * (BM * BN), tid, acc);
-            __threadfence();
+        if (k_begin > 0 || k_end < iters) {
+            // A tile cut between this block and a neighbour: the range's first tile (its rest, k_begin > 0;
+            // the start is block b - 1's) or its last (its start; the rest is block b + 1's). Slot 2b + 0
+            // holds this block's part of its first tile, 2b + 1 its part of its last.
+            const bool rest = k_begin > 0;
+            const int pair = rest ? b - 1 : b;
+            save_partial(partials + (size_t)(2 * b + (rest ? 0 : 1)) * (BM * BN), tid, acc);
             __syncthreads();
-            if (tid == 0) atomicAdd(&flags[b], 1);
-            continue;
-        }
-        if (k_end < iters) {
-            // The tile's first part (this is the range's last): wait for block b + 1's rest of it.
             if (tid == 0) {
-                while (*reinterpret_cast<volatile int*>(&flags[b + 1]) == 0) {
-                }
-                flags[b + 1] = 0;
+                // The fence before releases the block's partial (written by all its threads before the
+                // barrier) to the GPU; the one after acquires the neighbour's, when it came first.
                 __threadfence();
+                arrived = atomicAdd(&counters[pair], 1);
+                __threadfence();
+                if (arrived == 1) counters[pair] = 0;
             }
             __syncthreads();
-            add_partial(partials + (size_t)(b + 1) * (BM * BN), tid, acc);
+            if (arrived == 0) continue;  // the neighbour is still on its part: it writes the tile
+            __threadfence();
+            add_partial(partials + (size_t)(rest ? 2 * (b - 1) + 1 : 2 * (b + 1)) * (BM * BN), tid, acc);
         }
         write_tile(C, N, tile_m * BM + trow * TM, tile_n * BN + tcol * TN, acc);
     }

@@ -304,8 +304,8 @@ fn main() -> Result<()> {
             let tiles = m / bm * (n / bn);
             let resident = f.occupancy_max_active_blocks_per_multiprocessor(threads as u32, 0, None)? as usize;
             let full = (info.sm_count as usize * resident).min(tiles);
-            let mut partials = stream.alloc_zeros::<f32>(full.max(1) * bm * bn)?;
-            let mut flags = stream.alloc_zeros::<i32>(tiles)?;
+            let mut partials = stream.alloc_zeros::<f32>(2 * full.max(1) * bm * bn)?;
+            let mut counters = stream.alloc_zeros::<i32>(tiles)?;
             let b64: Vec<f64> = blas_out.iter().map(|x| *x as f64).collect();
             for (variant, blocks) in
                 [("stream-K prototype, G = SMs x resident", full), ("stream-K prototype, G = tiles", tiles)]
@@ -318,10 +318,10 @@ fn main() -> Result<()> {
                 };
                 let stats = timer.time(|| {
                     let mut launch = stream.launch_builder(&f);
-                    launch.arg(&da).arg(&db).arg(&mut dc).arg(&mi).arg(&ni).arg(&ki).arg(&mut partials).arg(&mut flags);
-                    // SAFETY: A, B, C are m x k, k x n, m x n; partials holds a BM x BN tile for each of the
-                    // `full` blocks (a launch of `tiles` blocks splits no tile and touches neither buffer);
-                    // flags are zero, and every launch lowers the ones it raises.
+                    launch.arg(&da).arg(&db).arg(&mut dc).arg(&mi).arg(&ni).arg(&ki).arg(&mut partials).arg(&mut counters);
+                    // SAFETY: A, B, C are m x k, k x n, m x n; partials holds two BM x BN tiles for each of
+                    // the `full` blocks (a launch of `tiles` blocks splits no tile and touches neither
+                    // buffer); the counters are zero, and every launch sets back the ones it raises.
                     unsafe { launch.launch(cfg) }?;
                     Ok(())
                 })?;
@@ -339,6 +339,38 @@ fn main() -> Result<()> {
                     check: format!("rel L2 err vs f64 (512 sampled) {err:.2e}, vs cuBLAS (all) {vs_blas:.2e}"),
                     ok: err < 1e-5 && vs_blas < 1e-5,
                 });
+            }
+            // The hand-off between blocks, which the CPU check cannot test (its blocks run one at a time): at
+            // each G, 20 launches, each compared bit for bit with the first (the split points, and so the
+            // sums, depend on G only). Twice the resident blocks runs them in two shifts, not together.
+            for blocks in [full, full - 1, full / 2 + 1, 2 * full] {
+                let blocks = blocks.clamp(1, tiles);
+                let mut partials = stream.alloc_zeros::<f32>(2 * blocks * bm * bn)?;
+                let cfg = LaunchConfig {
+                    grid_dim: (blocks as u32, 1, 1),
+                    block_dim: (threads as u32, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let (mut first, mut differ) = (Vec::new(), 0);
+                for run in 0..20 {
+                    poison(&stream, &nan, &mut dc)?;
+                    let mut launch = stream.launch_builder(&f);
+                    launch.arg(&da).arg(&db).arg(&mut dc).arg(&mi).arg(&ni).arg(&ki).arg(&mut partials).arg(&mut counters);
+                    // SAFETY: as above, with partials sized for `blocks`.
+                    unsafe { launch.launch(cfg) }?;
+                    let got = stream.clone_dtoh(&dc)?;
+                    if run == 0 {
+                        first = got;
+                    } else if got.iter().zip(&first).any(|(g, w)| g.to_bits() != w.to_bits()) {
+                        differ += 1;
+                    }
+                }
+                let err = sampled(&first);
+                println!(
+                    "sgemm stream-K repeat check, G = {blocks}: 20 launches, {differ} differ from the first; \
+                     rel L2 err vs f64 (512 sampled) {err:.2e} [{}]",
+                    if differ == 0 && err < 1e-5 { "ok" } else { "FAIL" }
+                );
             }
         }
     }

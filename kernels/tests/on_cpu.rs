@@ -169,7 +169,8 @@ fn sgemm_entries_and_paths_on_cpu() {
 
 /// The stream-K prototype (`cuda/sgemm_streamk.cu`) at grids that reach each of its schedules, for 12 tiles:
 /// whole tiles only (G divides them, or G exceeds them), no whole tiles (12 / G == 1), and whole tiles then
-/// split ones. K is 8 slices, so the splits fall at several places inside a tile.
+/// split ones. K is 8 slices, so the splits fall at several places inside a tile. The driver launches twice,
+/// with the blocks in opposite orders, and checks that the bits agree.
 #[test]
 fn sgemm_streamk_schedules_on_cpu() {
     let mut configs: Vec<Config> = sgemm_cpu_configs().into_iter().take(1).collect();

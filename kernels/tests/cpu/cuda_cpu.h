@@ -9,7 +9,8 @@
 // - __shared__ arrays are static: one copy, which is right because blocks run one at a time;
 // - float2, float4 and the intrinsics the kernels use (__expf, __int_as_float, fmaxf, min, max);
 // - atomicAdd, __threadfence() and volatile loads, so that blocks may publish results to one another.
-//   Blocks run in turn, so a block may only wait for a block that ran before it: `launch` takes the order.
+//   Blocks run in turn, so a block may only wait for a block that ran before it, and fences between
+//   blocks are never put to the test; `launch` takes the order (first to last, or last to first).
 //
 // Inline PTX (asm) has no CPU meaning, so kernels with it (the tensor-core attention) are not run here.
 #pragma once
@@ -93,7 +94,9 @@ T __shfl_xor_sync(unsigned, T v, int mask) {
     std::memcpy(&raw, &v, sizeof v);
     b.slots[tid] = raw;
     b.warps[warp]->arrive_and_wait();
-    raw = b.slots[warp * 32 + (lane ^ static_cast<unsigned>(mask))];
+    // A lane past the end of a partial last warp has no value: the caller keeps its own.
+    const unsigned from = warp * 32 + (lane ^ static_cast<unsigned>(mask));
+    raw = from < b.slots.size() ? b.slots[from] : raw;
     b.warps[warp]->arrive_and_wait();
     T out;
     std::memcpy(&out, &raw, sizeof out);

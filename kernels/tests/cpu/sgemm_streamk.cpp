@@ -1,7 +1,8 @@
 // sgemm_streamk.cu on the CPU: C = A * B at M x N x K by G blocks (arguments), checked against a float64
-// product. The blocks run last to first, a valid order of the GPU's (all resident at once), because a block
-// waits only for the one after it. It launches twice: the second launch must find the flags lowered again
-// and give the same bits (the split tiles' sums are added in a fixed order).
+// product. It launches twice, the blocks first to last and then last to first, so that each split tile's
+// two blocks arrive in one order and then in the other: the second launch must find the counters back at
+// zero and give the same bits. The blocks run one at a time, so this checks the schedule, the slots and
+// who writes a split tile, not the fences between blocks, which only a GPU can exercise.
 #include "cuda_cpu.h"
 #include "driver.h"
 
@@ -14,13 +15,13 @@ int main(int argc, char** argv) {
     float* B = driver::random((std::size_t)K * N, 2);
     float* C = driver::buffer((std::size_t)M * N);
     float* first = driver::buffer((std::size_t)M * N);
-    float* partials = driver::buffer((std::size_t)G * BM * BN);
-    int* flags = static_cast<int*>(std::calloc(G, sizeof(int)));
+    float* partials = driver::buffer((std::size_t)2 * G * BM * BN);
+    int* counters = static_cast<int*>(std::calloc(G, sizeof(int)));
     for (int launch = 0; launch < 2; launch++) {
         std::memcpy(first, C, sizeof(float) * M * N);
         for (std::size_t i = 0; i < (std::size_t)M * N; i++) C[i] = std::numeric_limits<float>::quiet_NaN();
-        cuda_cpu::launch(sgemm_streamk, dim3{unsigned(G)}, dim3{THREADS}, cuda_cpu::Order::Reverse, A, B, C, M, N, K,
-                         partials, flags);
+        const cuda_cpu::Order order = launch == 0 ? cuda_cpu::Order::Forward : cuda_cpu::Order::Reverse;
+        cuda_cpu::launch(sgemm_streamk, dim3{unsigned(G)}, dim3{THREADS}, order, A, B, C, M, N, K, partials, counters);
     }
     driver::Check check;
     // A value that differs from the first launch's counts as wrong.
@@ -28,8 +29,8 @@ int main(int argc, char** argv) {
         return std::memcmp(&C[at], &first[at], sizeof(float)) == 0 ? C[at] : NAN;
     });
     for (int b = 0; b < G; b++)
-        if (flags[b] != 0) {
-            std::printf("flag %d left raised\n", b);
+        if (counters[b] != 0) {
+            std::printf("counter %d left at %d\n", b, counters[b]);
             check.bad++;
         }
     return check.report();
