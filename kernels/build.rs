@@ -1,1 +1,3 @@
-fn main() { tuner_runtime::build::tune_crate().expect("autotune"); }
+fn main() {
+    tuner_runtime::build::tune_crate().expect("autotune");
+}

@@ -67,7 +67,8 @@ fn check<T>(
         let checked = entry.spec.check()?;
         let space = checked.space();
         let points = space.valid_points().ok_or("the space is too large to enumerate")?;
-        let configs: Vec<_> = points.iter().map(|p| space.config(p)).filter(|c| c.int("wgmma") == Some(wgmma)).collect();
+        let configs: Vec<_> =
+            points.iter().map(|p| space.config(p)).filter(|c| c.int("wgmma") == Some(wgmma)).collect();
 
         let len = BH * seq * d;
         let [qh, kh, vh] = attention_qkv(len);
@@ -95,13 +96,26 @@ fn check<T>(
                 let (seq_i, causal_i) = (seq as i32, causal as i32);
                 // SAFETY: the buffers hold BH * seq * d halves; the config is valid at this seq (its tiles
                 // divide it), and the grid covers BH slices of seq / bq blocks.
-                unsafe { stream.launch_builder(&function).arg(&dq).arg(&dk).arg(&dv).arg(&mut dout).arg(&seq_i).arg(&causal_i).launch(launch) }?;
+                unsafe {
+                    stream
+                        .launch_builder(&function)
+                        .arg(&dq)
+                        .arg(&dk)
+                        .arg(&dv)
+                        .arg(&mut dout)
+                        .arg(&seq_i)
+                        .arg(&causal_i)
+                        .launch(launch)
+                }?;
                 let out = stream.clone_dtoh(&dout)?;
                 let (err, written) = attention_error(&out, &picks, (seq, d), &want[causal as usize]);
                 runs += 1;
                 if !(err < 2e-3 && written) {
                     wrong += 1;
-                    println!("  WRONG {} seq={seq} causal={causal}: max|err| {err:.2e}, written {written}: {key}", kernel.name());
+                    println!(
+                        "  WRONG {} seq={seq} causal={causal}: max|err| {err:.2e}, written {written}: {key}",
+                        kernel.name()
+                    );
                 }
             }
         }

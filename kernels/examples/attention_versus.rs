@@ -25,8 +25,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use autotune_kernels::flash_attention::{flash_attention_hd128_tuning, flash_attention_hd64_tuning};
 use autotune_kernels::flash_attention;
+use autotune_kernels::flash_attention::{flash_attention_hd128_tuning, flash_attention_hd64_tuning};
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, PushKernelArg};
 use tuner_runtime::__private::Kernel;
 
@@ -69,7 +69,10 @@ fn main() -> Result<()> {
     let (dir, entries) = configs::args("attention-out")?;
     std::fs::create_dir_all(&dir)?;
     let info = tuner_runtime::cuda::query_device(0)?;
-    let device = format!("{} (sm_{}{}), driver {}", info.name, info.compute_capability.0, info.compute_capability.1, info.driver);
+    let device = format!(
+        "{} (sm_{}{}), driver {}",
+        info.name, info.compute_capability.0, info.compute_capability.1, info.driver
+    );
     println!("device: {device}");
     let ctx = CudaContext::new(0)?;
     let stream = ctx.default_stream();
@@ -99,7 +102,10 @@ fn main() -> Result<()> {
                 true,
             ),
             (64, Some(e)) => (
-                on_disk(from_entry(&flash_attention_hd64_tuning::KERNEL, &ctx, e, &info.name, &[("seq", seq as i64)])?, e)?,
+                on_disk(
+                    from_entry(&flash_attention_hd64_tuning::KERNEL, &ctx, e, &info.name, &[("seq", seq as i64)])?,
+                    e,
+                )?,
                 default(&flash_attention_hd64_tuning::KERNEL, &ctx, &sizes)?,
                 false,
             ),
@@ -109,7 +115,10 @@ fn main() -> Result<()> {
                 true,
             ),
             (_, Some(e)) => (
-                on_disk(from_entry(&flash_attention_hd128_tuning::KERNEL, &ctx, e, &info.name, &[("seq", seq as i64)])?, e)?,
+                on_disk(
+                    from_entry(&flash_attention_hd128_tuning::KERNEL, &ctx, e, &info.name, &[("seq", seq as i64)])?,
+                    e,
+                )?,
                 default(&flash_attention_hd128_tuning::KERNEL, &ctx, &sizes)?,
                 false,
             ),
@@ -118,13 +127,25 @@ fn main() -> Result<()> {
         let run = |v: &Loaded, out: &mut CudaSlice<u16>| -> Result<()> {
             // SAFETY: the buffers hold bh * seq * d halves; the config's tiles divide seq (the table or
             // the entry's spec checked the constraints at these sizes).
-            unsafe { stream.launch_builder(&v.function).arg(&dq).arg(&dk).arg(&dv).arg(out).arg(&seq_i).arg(&causal_i).launch(v.launch) }?;
+            unsafe {
+                stream
+                    .launch_builder(&v.function)
+                    .arg(&dq)
+                    .arg(&dk)
+                    .arg(&dv)
+                    .arg(out)
+                    .arg(&seq_i)
+                    .arg(&causal_i)
+                    .launch(v.launch)
+            }?;
             Ok(())
         };
         for (variant, is_tuned) in [("tuned", true), ("default", false), ("tuned (again)", true)] {
             stream.memcpy_dtod(&nan, &mut dout)?;
             let stats: Stats = match (is_tuned, baked) {
-                (true, true) => timer.time(|| Ok(flash_attention(&stream, &dq, &dk, &dv, &mut dout, (bh, seq, d), causal)?))?,
+                (true, true) => {
+                    timer.time(|| Ok(flash_attention(&stream, &dq, &dk, &dv, &mut dout, (bh, seq, d), causal)?))?
+                }
                 (true, false) => timer.time(|| run(&tuned_v, &mut dout))?,
                 (false, _) => timer.time(|| run(&default_v, &mut dout))?,
             };

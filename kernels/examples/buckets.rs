@@ -73,7 +73,10 @@ fn main() -> Result<(), Error> {
     let (device, cc) = (info.name.clone(), info.compute_capability);
     let scan = tuner_runtime::build::scan::scan_crate(&root())?;
     let kernel = |name: &str| scan.kernels.iter().find(|k| k.spec.name == name).ok_or("no such kernel");
-    let mut table = vec!["| kernel | sizes | config | from | time | default | speed-up |".to_owned(), "|---|---|---|---|---|---|---|".to_owned()];
+    let mut table = vec![
+        "| kernel | sizes | config | from | time | default | speed-up |".to_owned(),
+        "|---|---|---|---|---|---|---|".to_owned(),
+    ];
     match args.first().map(String::as_str) {
         Some("fallback") => {
             for name in ["sgemm", "vector_add", "softmax", "attention"] {
@@ -93,9 +96,10 @@ fn main() -> Result<(), Error> {
         }
         Some("compare") => {
             let records = PathBuf::from(args.get(1).ok_or("usage: buckets compare RECORDS [SIZES]")?);
-            let sizes = args.get(2).cloned().unwrap_or_else(|| {
-                "1024,1024,1024;2048,2048,2048;4096,4096,4096;8192,1024,4096;16384,256,4096".into()
-            });
+            let sizes = args
+                .get(2)
+                .cloned()
+                .unwrap_or_else(|| "1024,1024,1024;2048,2048,2048;4096,4096,4096;8192,1024,4096;16384,256,4096".into());
             let k = kernel("sgemm")?;
             let source = String::from_utf8_lossy(&k.source).into_owned();
             let t = &sgemm::sgemm_tuning::TABLE;
@@ -110,12 +114,17 @@ fn main() -> Result<(), Error> {
             ];
             for s in sizes.split(';') {
                 let v: Vec<i64> = s.split(',').map(|x| x.trim().parse()).collect::<Result<_, _>>()?;
-                let point: Vec<(String, i64)> = ["m", "n", "k"].iter().map(|n| n.to_string()).zip(v.iter().copied()).collect();
+                let point: Vec<(String, i64)> =
+                    ["m", "n", "k"].iter().map(|n| n.to_string()).zip(v.iter().copied()).collect();
                 let spec = k.spec.at(&point);
                 let checked = spec.check()?;
                 let mut cands = vec![pick_of(t, &device, cc, &v)?];
                 if let Some(c) = &single {
-                    cands.push(Candidate { label: "single-size".into(), config: c.clone(), source: "4096³ entry".into() });
+                    cands.push(Candidate {
+                        label: "single-size".into(),
+                        config: c.clone(),
+                        source: "4096³ entry".into(),
+                    });
                 }
                 let file = records.join(format!("sgemm-{}x{}x{}.json", v[0], v[1], v[2]));
                 let recorded = tuner_runtime::Table::load(&file)?;
@@ -191,7 +200,8 @@ fn fallback_row(
         _ => pick_of(&attention::attention_tuning::TABLE, device, cc, &sizes)?,
     };
     let (config, from) = (pick.config.clone(), pick.source.clone());
-    let default = Candidate { label: "default".into(), config: k.spec.default_config().clone(), source: "default".into() };
+    let default =
+        Candidate { label: "default".into(), config: k.spec.default_config().clone(), source: "default".into() };
     let times = measure(&k.spec.at(point), source, &[pick, default])?;
     let at = tuner_runtime::spec::point_text(point);
     let speedup = match (times[0], times[1]) {

@@ -61,9 +61,14 @@ fn main() {
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     for (what, ns) in [("cached", median(cached)), ("by name", median(by_name)), ("first", median(first))] {
-        println!("{{\"type\":\"dispatch\",\"what\":\"{what}\",\"ns_per_launch\":{ns:.1},\"entries\":{},\"cpu\":\"{cpu}\"}}", TABLE.entries().len());
+        println!(
+            "{{\"type\":\"dispatch\",\"what\":\"{what}\",\"ns_per_launch\":{ns:.1},\"entries\":{},\"cpu\":\"{cpu}\"}}",
+            TABLE.entries().len()
+        );
     }
 }

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use autotune_kernels::flash_attention::{flash_attention_hd128_tuning, flash_attention_hd64_tuning};
 use autotune_kernels::{
-    attention, attention::attention_tuning, flash_attention, sgemm, sgemm::sgemm_tuning, softmax, softmax::softmax_tuning, vector_add,
-    vector_add::vector_add_tuning,
+    attention, attention::attention_tuning, flash_attention, sgemm, sgemm::sgemm_tuning, softmax,
+    softmax::softmax_tuning, vector_add, vector_add::vector_add_tuning,
 };
 use cudarc::driver::{CudaContext, CudaStream};
 
@@ -110,7 +110,8 @@ fn main() -> Result<()> {
             }
         }
     }
-    all_ok &= report("sgemm", pick(&sgemm_tuning::TABLE, &[m as i64, nn as i64, k as i64]), ms, max_err(&c, &want), 1e-3);
+    all_ok &=
+        report("sgemm", pick(&sgemm_tuning::TABLE, &[m as i64, nn as i64, k as i64]), ms, max_err(&c, &want), 1e-3);
 
     // Attention, on the CUDA cores (head dimension 64) and on the tensor cores (64 and 128, with and
     // without the causal mask): 4 slices of 512 rows, fp16 in and out, every row against float64.
@@ -163,7 +164,8 @@ fn main() -> Result<()> {
             *w = (*v as f64 - max).exp() / sum;
         }
     }
-    all_ok &= report("softmax", pick(&softmax_tuning::TABLE, &[rows as i64, cols as i64]), ms, max_err(&y, &want), 1e-6);
+    all_ok &=
+        report("softmax", pick(&softmax_tuning::TABLE, &[rows as i64, cols as i64]), ms, max_err(&y, &want), 1e-6);
 
     if !all_ok {
         std::process::exit(1);

@@ -19,9 +19,9 @@
 
 use std::time::{Duration, Instant};
 
+use tuner_runtime::build::tuning::{tune_kernel, TuneOptions};
 use tuner_runtime::cuda::{CudaBench, CudaBenchOptions};
 use tuner_runtime::device::DeviceFingerprint;
-use tuner_runtime::build::tuning::{tune_kernel, TuneOptions};
 use tuner_runtime::KernelObjective;
 use tuner_runtime::{Config, Objective, Outcome};
 

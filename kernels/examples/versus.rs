@@ -32,9 +32,7 @@ use autotune_kernels::{
 };
 use autotune_kernels::{vector_add, vector_add::vector_add_tuning};
 use cudarc::cublas::{sys as blas_sys, CudaBlas, Gemm, GemmConfig};
-use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
-};
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 
 use common::{attention_error, attention_picks, attention_qkv, attention_reference, data};
 use timing::{Stats, Timer, RUNS, WARMUP};
@@ -237,8 +235,14 @@ fn main() -> Result<()> {
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         let on_disk = match &entries {
             Some(e) => Some(
-                configs::from_entry(&sgemm_tuning::KERNEL, &ctx, e, &info.name, &[("m", 4096), ("n", 4096), ("k", 4096)])?
-                    .ok_or_else(|| format!("no sgemm entry for {} at 4096³ in {}", info.name, e.display()))?,
+                configs::from_entry(
+                    &sgemm_tuning::KERNEL,
+                    &ctx,
+                    e,
+                    &info.name,
+                    &[("m", 4096), ("n", 4096), ("k", 4096)],
+                )?
+                .ok_or_else(|| format!("no sgemm entry for {} at 4096³ in {}", info.name, e.display()))?,
             ),
             None => None,
         };
@@ -318,7 +322,15 @@ fn main() -> Result<()> {
                 };
                 let stats = timer.time(|| {
                     let mut launch = stream.launch_builder(&f);
-                    launch.arg(&da).arg(&db).arg(&mut dc).arg(&mi).arg(&ni).arg(&ki).arg(&mut partials).arg(&mut counters);
+                    launch
+                        .arg(&da)
+                        .arg(&db)
+                        .arg(&mut dc)
+                        .arg(&mi)
+                        .arg(&ni)
+                        .arg(&ki)
+                        .arg(&mut partials)
+                        .arg(&mut counters);
                     // SAFETY: A, B, C are m x k, k x n, m x n; partials holds two BM x BN tiles for each of
                     // the `full` blocks (a launch of `tiles` blocks splits no tile and touches neither
                     // buffer); the counters are zero, and every launch sets back the ones it raises.
@@ -355,7 +367,15 @@ fn main() -> Result<()> {
                 for run in 0..20 {
                     poison(&stream, &nan, &mut dc)?;
                     let mut launch = stream.launch_builder(&f);
-                    launch.arg(&da).arg(&db).arg(&mut dc).arg(&mi).arg(&ni).arg(&ki).arg(&mut partials).arg(&mut counters);
+                    launch
+                        .arg(&da)
+                        .arg(&db)
+                        .arg(&mut dc)
+                        .arg(&mi)
+                        .arg(&ni)
+                        .arg(&ki)
+                        .arg(&mut partials)
+                        .arg(&mut counters);
                     // SAFETY: as above, with partials sized for `blocks`.
                     unsafe { launch.launch(cfg) }?;
                     let got = stream.clone_dtoh(&dc)?;

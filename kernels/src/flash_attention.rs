@@ -47,7 +47,12 @@ pub fn flash_attention(
     match d {
         64 => flash_attention_hd64(stream, q, k, v, o, (bh, seq), causal),
         128 => flash_attention_hd128(stream, q, k, v, o, (bh, seq), causal),
-        _ => Err(KernelError::Unsupported { kernel: "flash_attention", what: "head dimension d", value: d, supported: "64 or 128" }),
+        _ => Err(KernelError::Unsupported {
+            kernel: "flash_attention",
+            what: "head dimension d",
+            value: d,
+            supported: "64 or 128",
+        }),
     }
 }
 
@@ -118,7 +123,10 @@ fn launch(
     causal: bool,
 ) -> Result<(), KernelError> {
     let len = bh * seq * d;
-    same_len("flash_attention", &[("bh * seq * d", len), ("q", q.len()), ("k", k.len()), ("v", v.len()), ("o", o.len())])?;
+    same_len(
+        "flash_attention",
+        &[("bh * seq * d", len), ("q", q.len()), ("k", k.len()), ("v", v.len()), ("o", o.len())],
+    )?;
     let (seq, causal) = (int("flash_attention", "seq", seq)?, causal as i32);
     // SAFETY: Q, K, V and O hold bh * seq * d halves each (checked), the plan's tiles divide `seq`, and
     // its shared-memory size is the attribute's `shared` expression for the config.

@@ -64,7 +64,6 @@ pub(crate) fn int(kernel: &'static str, what: &'static str, value: usize) -> Res
     i32::try_from(value).map_err(|_| KernelError::TooLarge { kernel, what, value })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use tuner_runtime::build::cache::{Cache, Entry};
-use tuner_runtime::device::DeviceFingerprint;
 use tuner_runtime::build::scan::scan_crate;
+use tuner_runtime::device::DeviceFingerprint;
 
 use crate::util::{both, hand_written_entry, workspace, Fixture};
 
@@ -27,7 +27,14 @@ pub fn expected_entry() -> Entry {
             ("unroll".to_owned(), true.into()),
         ])
         .expect("the fixture's best config is in its space");
-    hand_written_entry(&spec, &kernel.source_blake3, fixture_gpu(), &space.config(&best), (0.05, 0.08), "tests/tests/fixture_offline.rs")
+    hand_written_entry(
+        &spec,
+        &kernel.source_blake3,
+        fixture_gpu(),
+        &space.config(&best),
+        (0.05, 0.08),
+        "tests/tests/fixture_offline.rs",
+    )
 }
 
 /// The committed entry matches the fixture's source; `AUTOTUNE_BLESS=1` rewrites it after a change.
@@ -83,7 +90,12 @@ fn an_offline_build_bakes_the_cached_best_and_rebuilds_nothing() {
 #[test]
 fn an_inherited_worker_variable_does_not_hijack_the_build_script() {
     let f = Fixture::copy("offline", "an_inherited_worker_variable");
-    let out = f.cargo(&["run", "--offline", "--quiet"]).env("AUTOTUNE_OFFLINE", "1").env("AUTOTUNE_WORKER", "1").output().expect("run cargo");
+    let out = f
+        .cargo(&["run", "--offline", "--quiet"])
+        .env("AUTOTUNE_OFFLINE", "1")
+        .env("AUTOTUNE_WORKER", "1")
+        .output()
+        .expect("run cargo");
     assert!(out.status.success(), "{}", both(&out));
     let entry = expected_entry();
     let printed = parse(&out.stdout);
@@ -95,7 +107,8 @@ fn an_inherited_worker_variable_does_not_hijack_the_build_script() {
 #[test]
 fn an_llm_strategy_without_the_llm_feature_names_the_feature() {
     let f = Fixture::copy("offline", "an_llm_strategy_without_the_llm_feature");
-    let out = f.cargo(&["build", "--offline", "--quiet"]).env("AUTOTUNE_STRATEGY", "hybrid").output().expect("run cargo");
+    let out =
+        f.cargo(&["build", "--offline", "--quiet"]).env("AUTOTUNE_STRATEGY", "hybrid").output().expect("run cargo");
     assert!(!out.status.success(), "{}", both(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for want in ["AUTOTUNE_STRATEGY=\"hybrid\"", "`llm` feature", "[build-dependencies]"] {
@@ -120,7 +133,11 @@ fn a_touched_source_reruns_the_build_script_for_nothing() {
     let out = f.cargo(&["build", "--offline", "-v"]).env("AUTOTUNE_OFFLINE", "1").output().expect("run cargo");
     assert!(out.status.success(), "{}", both(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("build-script-build"), "the script reran: {}", both(&out));
-    assert_eq!(std::fs::metadata(&generated[0]).unwrap().modified().unwrap(), before, "the generated file was rewritten");
+    assert_eq!(
+        std::fs::metadata(&generated[0]).unwrap().modified().unwrap(),
+        before,
+        "the generated file was rewritten"
+    );
     // An edit of the attribute does change the digest: the build runs in full, finds the committed
     // entry stale for the new attribute and, offline, fails saying so.
     assert!(text.contains("block * items <= 1024"), "the fixture's constraint");

@@ -94,7 +94,11 @@ fn an_offline_sized_build_dispatches_by_size_and_device() {
     assert!(h100(8192, 8192).starts_with("bm=128 bn=128") && h100(8192, 8192).contains("@4096x4096"));
     assert!(h100(8192, 512).starts_with("bm=128 bn=64") && h100(8192, 512).contains("@16384x256"));
     // The nearest entry's tile (128) does not divide 3008: the next nearest whose tile does.
-    assert!(h100(4096, 3008).starts_with("bm=32 bn=32") && h100(4096, 3008).contains("@1024x1024"), "{}", h100(4096, 3008));
+    assert!(
+        h100(4096, 3008).starts_with("bm=32 bn=32") && h100(4096, 3008).contains("@1024x1024"),
+        "{}",
+        h100(4096, 3008)
+    );
     // No tuned tile divides 4048: the default runs.
     assert_eq!(h100(4096, 4048), "bm=16 bn=16 from=default grid=253x256");
     // Nothing divides 100, not even the default: the launch is refused, naming the sizes.
@@ -102,7 +106,10 @@ fn an_offline_sized_build_dispatches_by_size_and_device() {
     assert!(nofit.contains("no config fits m=100 n=100, not even the default"), "{nofit}");
     // Devices: an H200 takes the H100's (same compute capability); an A100 its own entry, even at a size
     // the H100 has exactly; an A10 (8.6) the A100's (same major); a V100 the default.
-    assert_eq!(pick("NVIDIA H200|1024x1024"), format!("bm=32 bn=32 from={H100}@1024x1024 match=same-capability grid=32x32"));
+    assert_eq!(
+        pick("NVIDIA H200|1024x1024"),
+        format!("bm=32 bn=32 from={H100}@1024x1024 match=same-capability grid=32x32")
+    );
     assert_eq!(pick(&format!("{A100}|1024x1024")), format!("bm=64 bn=64 from={A100}@4096x4096 match=same grid=16x16"));
     assert!(pick("NVIDIA A10|1024x1024").contains(&format!("from={A100}@4096x4096 match=same-major")));
     assert_eq!(pick("Tesla V100-SXM2-32GB|1024x1024"), "bm=16 bn=16 from=default grid=64x64");

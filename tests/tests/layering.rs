@@ -232,7 +232,10 @@ fn the_cycle_finder_finds_cycles() {
     assert_eq!(cycle(&g), None);
     g.entry("strategy".into()).or_default().insert("tuner".into());
     assert_eq!(cycle(&g), Some(vec!["strategy".into(), "tuner".into(), "strategy".into()]));
-    let refs = referenced_modules("use crate::trial::Trial;\nuse super::{Context, Strategy};\n// crate::nope\n#[cfg(test)]\nuse crate::tests;", &["strategy".into()]);
+    let refs = referenced_modules(
+        "use crate::trial::Trial;\nuse super::{Context, Strategy};\n// crate::nope\n#[cfg(test)]\nuse crate::tests;",
+        &["strategy".into()],
+    );
     assert_eq!(refs, ["strategy".to_owned(), "trial".to_owned()].into_iter().collect());
 }
 

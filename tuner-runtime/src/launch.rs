@@ -284,7 +284,12 @@ impl<T: 'static> Table<T> {
     }
 
     /// [`Table::choose`] for a GPU given by name and compute capability.
-    pub fn choose_for(&self, name: &str, compute_capability: (u32, u32), sizes: &[i64]) -> Result<Pick<T>, LaunchError> {
+    pub fn choose_for(
+        &self,
+        name: &str,
+        compute_capability: (u32, u32),
+        sizes: &[i64],
+    ) -> Result<Pick<T>, LaunchError> {
         self.choose(self.device_slot(name, compute_capability), sizes)
     }
 

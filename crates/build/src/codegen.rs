@@ -31,9 +31,9 @@ use quote::quote;
 
 use crate::cache::{Cached, Corruption};
 use tuner_spec::config::Config;
+use tuner_spec::dispatch::{Dispatch, TunedPoint};
 use tuner_spec::space::{Space, SpaceError};
 use tuner_spec::spec::{KernelSpec, SpecError};
-use tuner_spec::dispatch::{Dispatch, TunedPoint};
 use tuner_spec::value::{Value, ValueType};
 use tuner_spec::CheckedSpec;
 
@@ -204,8 +204,7 @@ pub fn configs_of(spec: &CheckedSpec, entries: &[Cached]) -> Result<(Vec<Config>
     let mut configs: Vec<Config> = vec![spec.default_config().clone()];
     let mut indices = Vec::with_capacity(entries.len());
     for cached in entries {
-        let bad =
-            |e| CodegenError::Entry { path: cached.path.clone(), kernel: spec.name.clone(), source: Box::new(e) };
+        let bad = |e| CodegenError::Entry { path: cached.path.clone(), kernel: spec.name.clone(), source: Box::new(e) };
         let at = spec.at(cached.entry.point()).check().map_err(|e| bad(Corruption::Spec(Box::new(e))))?;
         let best = cached.entry.best_config(at.space()).map_err(bad)?;
         indices.push(match configs.iter().position(|c| *c == best) {

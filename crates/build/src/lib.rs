@@ -57,10 +57,10 @@ use std::path::{Path, PathBuf};
 use tuner_search::Gpu;
 
 use crate::cache::{point_key, short, Cache, CacheError, Cached};
-use tuner_spec::spec::point_text;
 use crate::codegen::CodegenError;
 use crate::scan::{scan_crate, Kernel, ScanError};
 pub use crate::settings::{is_truthy, SearchSettings, Settings, SettingsError, CACHE_DIR_ENV, OFFLINE_ENV};
+use tuner_spec::spec::point_text;
 
 /// Why the build script failed.
 #[derive(thiserror::Error)]
@@ -282,7 +282,8 @@ fn build_kernel(
                 });
             }
             if !missing.is_empty() {
-                let why = if stale.is_empty() { String::new() } else { format!(" (stale entries: {})", stale.join(", ")) };
+                let why =
+                    if stale.is_empty() { String::new() } else { format!(" (stale entries: {})", stale.join(", ")) };
                 let at = if points.len() > 1 {
                     format!(" at {}", missing.iter().map(|p| point_text(p)).collect::<Vec<_>>().join("; "))
                 } else {
@@ -295,7 +296,10 @@ fn build_kernel(
                 };
                 d.warning(
                     name,
-                    &format!("no GPU and no cached config{at}{why}; {fallback}; {fix} and commit {}", cache.write_dir().display()),
+                    &format!(
+                        "no GPU and no cached config{at}{why}; {fallback}; {fix} and commit {}",
+                        cache.write_dir().display()
+                    ),
                 )?;
             }
             outcome_of(&fresh)

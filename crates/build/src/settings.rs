@@ -127,15 +127,21 @@ impl Settings {
                 }
             })?);
         }
-        let number = |name: &'static str, bound: fn(u64) -> Result<usize, OutOfBounds>| -> Result<Option<usize>, SettingsError> {
+        let number = |name: &'static str,
+                      bound: fn(u64) -> Result<usize, OutOfBounds>|
+         -> Result<Option<usize>, SettingsError> {
             let Some(value) = var(name) else { return Ok(None) };
-            let n = value.trim().parse::<u64>().map_err(|_| SettingsError::Number { var: name, value: value.clone() })?;
+            let n =
+                value.trim().parse::<u64>().map_err(|_| SettingsError::Number { var: name, value: value.clone() })?;
             bound(n).map(Some).map_err(|source| SettingsError::Bounds { var: name, value, source })
         };
         s.search.max_evaluations = number("AUTOTUNE_MAX_EVALUATIONS", limits::budget)?;
         if let Some(value) = var("AUTOTUNE_SEED") {
             s.search.seed = Some(
-                value.trim().parse::<u64>().map_err(|_| SettingsError::Number { var: "AUTOTUNE_SEED", value: value.clone() })?,
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| SettingsError::Number { var: "AUTOTUNE_SEED", value: value.clone() })?,
             );
         }
         s.search.population = number("AUTOTUNE_POPULATION", limits::population)?;
@@ -145,8 +151,9 @@ impl Settings {
             s.llm = tuner_llm::LlmSettings::from_env_with(&|k| var(k));
         }
         if let Some(value) = var(DEVICES_ENV) {
-            s.devices =
-                Some(parse_devices(&value).map_err(|_| SettingsError::Devices { var: DEVICES_ENV, value: value.clone() })?);
+            s.devices = Some(
+                parse_devices(&value).map_err(|_| SettingsError::Devices { var: DEVICES_ENV, value: value.clone() })?,
+            );
         }
         s.read = read;
         Ok(s)
@@ -188,7 +195,10 @@ mod tests {
         let d = Settings::from_env_with(env(&[])).unwrap();
         assert_eq!(d.search, SearchSettings::default());
         let t = d.tune_options();
-        assert_eq!((t.strategy, t.max_evaluations, t.seed, t.population_size), (StrategyKind::tool_default(), 60, 0, 20));
+        assert_eq!(
+            (t.strategy, t.max_evaluations, t.seed, t.population_size),
+            (StrategyKind::tool_default(), 60, 0, 20)
+        );
         assert!(!d.offline && d.cache_dir.is_none() && d.devices.is_none());
         let o = Settings::from_env_with(env(&[
             ("AUTOTUNE_STRATEGY", "de"),

@@ -76,4 +76,3 @@ impl Gpu for FakeGpu {
         Ok(Box::new(Replay::load(&self.table)?.constrain(&spec.constraints)?))
     }
 }
-

@@ -35,14 +35,14 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{cache_key, config_in, config_json, Cached, Entry, Start, TuningInfo, FORMAT_VERSION};
-use tuner_spec::dispatch::Dispatch;
-use tuner_spec::config::Config;
-use tuner_spec::device::DeviceFingerprint;
 use tuner_search::objective::{Objective, Outcome};
-use tuner_search::KernelObjective;
-use tuner_spec::CheckedSpec;
 use tuner_search::strategy::{StrategyKind, StrategyOptions};
 use tuner_search::tuner::{TuneError, Tuner};
+use tuner_search::KernelObjective;
+use tuner_spec::config::Config;
+use tuner_spec::device::DeviceFingerprint;
+use tuner_spec::dispatch::Dispatch;
+use tuner_spec::CheckedSpec;
 
 /// How to search (read from the environment by [`crate::settings::Settings`]).
 #[derive(Clone, Debug)]
@@ -166,7 +166,10 @@ pub fn warm_starts(spec: &CheckedSpec, device: &DeviceFingerprint, others: &[Cac
         if config == *spec.default_config() || out.iter().any(|w| w.config == config) {
             continue;
         }
-        let from = cached.path.file_name().map_or_else(|| cached.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let from = cached
+            .path
+            .file_name()
+            .map_or_else(|| cached.path.display().to_string(), |n| n.to_string_lossy().into_owned());
         out.push(WarmStart { config, from });
         if out.len() == MAX_WARM_STARTS {
             break;
@@ -288,8 +291,8 @@ pub fn tune_kernel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tuner_search::replay::Replay;
     use crate::cache::{source_hash, Cache};
+    use tuner_search::replay::Replay;
     use tuner_spec::value::Value;
 
     /// A spec whose space is exactly the replay table's (`tests/data/transpose.json`).

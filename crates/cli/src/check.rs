@@ -34,10 +34,10 @@ use serde_json::json;
 use super::crate_args::CrateArgs;
 use super::json::{emit, entry};
 use tuner_build::cache::{point_key, short, Cache};
-use tuner_spec::device::DeviceFingerprint;
-use tuner_spec::spec::point_text;
 use tuner_build::scan::scan_crate;
 use tuner_build::Settings;
+use tuner_spec::device::DeviceFingerprint;
+use tuner_spec::spec::point_text;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -55,13 +55,32 @@ pub struct CheckArgs {
 /// One thing `check` found wrong.
 #[derive(Debug)]
 pub enum Problem {
-    Miss { kernel: String, key: String, sizes: Option<String> },
+    Miss {
+        kernel: String,
+        key: String,
+        sizes: Option<String>,
+    },
     /// `--device`: a point that GPU has no entry of its own for, and what a launch there runs instead.
-    Fallback { kernel: String, device: String, sizes: String, runs: String },
-    Stale { kernel: String, path: PathBuf, reason: String },
-    Invalid { path: PathBuf, reason: String },
+    Fallback {
+        kernel: String,
+        device: String,
+        sizes: String,
+        runs: String,
+    },
+    Stale {
+        kernel: String,
+        path: PathBuf,
+        reason: String,
+    },
+    Invalid {
+        path: PathBuf,
+        reason: String,
+    },
     /// The temporary file of a write whose writer is gone.
-    TempFile { path: PathBuf, writer: Option<u32> },
+    TempFile {
+        path: PathBuf,
+        writer: Option<u32>,
+    },
 }
 
 /// What checking one crate found.
@@ -83,7 +102,11 @@ pub struct DeviceQuery {
 }
 
 /// Checks the crate at `root` (for one GPU when `device` is given).
-pub fn check_crate(root: &std::path::Path, settings: &Settings, device: Option<&DeviceQuery>) -> anyhow::Result<CrateCheck> {
+pub fn check_crate(
+    root: &std::path::Path,
+    settings: &Settings,
+    device: Option<&DeviceQuery>,
+) -> anyhow::Result<CrateCheck> {
     let scan = scan_crate(root)?;
     for p in &scan.problems {
         eprintln!("warning: {}: {} (the compiler will report this too)", p.path.display(), p.message);
@@ -108,9 +131,8 @@ pub fn check_crate(root: &std::path::Path, settings: &Settings, device: Option<&
         owned.extend(cache.files_of(&name)?);
         for e in &found.corrupt {
             let path = match e {
-                tuner_build::cache::CacheError::Corrupt { path, .. } | tuner_build::cache::CacheError::Read { path, .. } => {
-                    path.clone()
-                }
+                tuner_build::cache::CacheError::Corrupt { path, .. }
+                | tuner_build::cache::CacheError::Read { path, .. } => path.clone(),
                 _ => PathBuf::new(),
             };
             problems.push(Problem::Invalid { path, reason: tuner_spec::error_chain(e) });
@@ -145,7 +167,8 @@ pub fn check_crate(root: &std::path::Path, settings: &Settings, device: Option<&
                             q.name
                         );
                     };
-                    let gpu = DeviceFingerprint { name: q.name.clone(), compute_capability: cc, driver: None, nvrtc: None };
+                    let gpu =
+                        DeviceFingerprint { name: q.name.clone(), compute_capability: cc, driver: None, nvrtc: None };
                     for point in found.missing_on(&gpu, &k.spec) {
                         let sizes: Vec<i64> = point.iter().map(|(_, v)| *v).collect();
                         let runs = match dispatch.choose(&q.name, cc, &sizes) {

@@ -103,9 +103,9 @@ fn metadata(manifest: Option<&Path>) -> anyhow::Result<serde_json::Value> {
     if let Some(m) = manifest {
         cmd.arg("--manifest-path").arg(m);
     }
-    let out = cmd.output().with_context(|| {
-        format!("cannot run `{} metadata` to read the workspace", cargo.to_string_lossy())
-    })?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run `{} metadata` to read the workspace", cargo.to_string_lossy()))?;
     if !out.status.success() {
         bail!("`cargo metadata` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }

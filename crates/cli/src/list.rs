@@ -8,9 +8,9 @@ use serde_json::json;
 use super::crate_args::CrateArgs;
 use super::json::{emit, entry};
 use tuner_build::cache::{point_key, short, Cache};
-use tuner_spec::spec::point_text;
 use tuner_build::scan::scan_crate;
 use tuner_build::Settings;
+use tuner_spec::spec::point_text;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -49,7 +49,8 @@ fn list_crate(root: &std::path::Path, settings: &Settings, json: bool) -> anyhow
                 "sizes": points.iter().map(|p| point_text(p)).collect::<Vec<_>>(),
             });
             line["entries"] = found.fresh.iter().map(entry).collect();
-            line["invalid"] = found.corrupt.iter().map(|e| serde_json::Value::from(tuner_spec::error_chain(e))).collect();
+            line["invalid"] =
+                found.corrupt.iter().map(|e| serde_json::Value::from(tuner_spec::error_chain(e))).collect();
             emit(line);
             continue;
         }

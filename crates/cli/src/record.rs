@@ -151,10 +151,10 @@ mod imp {
     use serde_json::{json, Map, Value as Json};
 
     use super::{load_spec, RecordArgs};
-    use tuner_spec::config::Config;
+    use tuner_cuda::worker::protocol::{BenchOptions, EvalResult};
     use tuner_cuda::{CudaBench, CudaBenchOptions, Evaluation};
     use tuner_search::table::{Record, Table};
-    use tuner_cuda::worker::protocol::{BenchOptions, EvalResult};
+    use tuner_spec::config::Config;
 
     pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         let (mut spec, root) = load_spec(&args.spec, args.kernel.as_deref())?;

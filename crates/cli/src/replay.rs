@@ -96,10 +96,7 @@ impl Start {
 /// The strategy a replay or bench run builds: the flag, else the settings, else the tool's default.
 pub fn strategy_of(flag: Option<StrategyKind>, settings: &Settings) -> (StrategyKind, StrategyOptions) {
     let kind = flag.or(settings.search.strategy).unwrap_or_else(StrategyKind::tool_default);
-    let options = StrategyOptions {
-        batch: settings.search.batch,
-        llm: settings.llm.clone(),
-    };
+    let options = StrategyOptions { batch: settings.search.batch, llm: settings.llm.clone() };
     (kind, options)
 }
 

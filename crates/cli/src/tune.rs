@@ -23,10 +23,10 @@ use crate::interrupt::INTERRUPTED;
 use tuner_build::cache::Cache;
 use tuner_build::scan::{scan_crate, Scan};
 use tuner_build::tuning::{tune_point, PointError, TuneOptions, TuningError};
-use tuner_spec::spec::point_text;
 use tuner_build::Settings;
 use tuner_search::strategy::StrategyKind;
 use tuner_search::Gpu;
+use tuner_spec::spec::point_text;
 
 #[derive(Debug, Args)]
 pub struct TuneArgs {
@@ -187,7 +187,8 @@ pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Resul
                 eprintln!("warning: {e}");
             }
             let points = k.spec.points();
-            let sized = |p: &[(String, i64)]| if points.len() > 1 { format!(" at {}", point_text(p)) } else { String::new() };
+            let sized =
+                |p: &[(String, i64)]| if points.len() > 1 { format!(" at {}", point_text(p)) } else { String::new() };
             let mut fresh = found.fresh.clone();
             for point in &points {
                 if let Some(hit) = found.for_point(&device, point).filter(|_| !args.force) {
@@ -218,7 +219,9 @@ pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Resul
                         // reference that fails) does not cost the others their tune.
                         eprintln!("error: {name}{}: {e:#}; going on with the other sizes and kernels", sized(point));
                         if args.krate.json {
-                            emit(json!({"type": "failed", "kernel": name, "sizes": point_text(point), "error": format!("{e:#}")}));
+                            emit(
+                                json!({"type": "failed", "kernel": name, "sizes": point_text(point), "error": format!("{e:#}")}),
+                            );
                         }
                         summary.failed += 1;
                         continue;
@@ -237,7 +240,8 @@ pub fn tune_on(args: &TuneArgs, plan: &Plan, gpu: &mut dyn Gpu) -> anyhow::Resul
                 });
                 for old in superseded {
                     if old.path.exists() {
-                        std::fs::remove_file(&old.path).with_context(|| format!("cannot remove {}", old.path.display()))?;
+                        std::fs::remove_file(&old.path)
+                            .with_context(|| format!("cannot remove {}", old.path.display()))?;
                         eprintln!("{name}: removed superseded {}", old.path.display());
                     }
                 }
@@ -303,18 +307,30 @@ mod tests {
     #[test]
     fn tunes_misses_skips_hits_and_replaces_superseded_entries() {
         let (_dir, root, mut gpu) = krate();
-        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
-        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 0, skipped: 1, failed: 0, interrupted: false });
+        assert_eq!(
+            tune(&args(&root, false), &mut gpu).unwrap(),
+            Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false }
+        );
+        assert_eq!(
+            tune(&args(&root, false), &mut gpu).unwrap(),
+            Summary { tuned: 0, skipped: 1, failed: 0, interrupted: false }
+        );
         // The kernel changes: the old entry is stale, and tuning again replaces it.
         std::fs::write(root.join("cuda/scale.cu"), "// v2\n").unwrap();
-        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
+        assert_eq!(
+            tune(&args(&root, false), &mut gpu).unwrap(),
+            Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false }
+        );
         let files = Cache::for_crate(&root, None).all_files().unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
         let kernel = scan_kernel(&root);
         let found = Cache::for_crate(&root, None).lookup(&kernel.spec, &source_hash(b"// v2\n")).unwrap();
         assert_eq!(found.fresh.len(), 1);
         // --force re-tunes a hit, still leaving one file.
-        assert_eq!(tune(&args(&root, true), &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
+        assert_eq!(
+            tune(&args(&root, true), &mut gpu).unwrap(),
+            Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false }
+        );
         assert_eq!(Cache::for_crate(&root, None).all_files().unwrap().len(), 1);
     }
 
@@ -324,7 +340,10 @@ mod tests {
         tune(&args(&root, false), &mut gpu).unwrap();
         let mut elsewhere = args(&root, true);
         elsewhere.cache_dir = Some(dir.path().join("out"));
-        assert_eq!(tune(&elsewhere, &mut gpu).unwrap(), Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false });
+        assert_eq!(
+            tune(&elsewhere, &mut gpu).unwrap(),
+            Summary { tuned: 1, skipped: 0, failed: 0, interrupted: false }
+        );
         assert_eq!(Cache::for_crate(&root, None).all_files().unwrap().len(), 1, "the crate's entry stays");
         assert_eq!(std::fs::read_dir(dir.path().join("out")).unwrap().count(), 1);
     }
@@ -340,7 +359,11 @@ mod tests {
         std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
         let launcher = root.join("src/nested/scale.rs");
         let text = std::fs::read_to_string(&launcher).unwrap();
-        std::fs::write(&launcher, text.replace("bench(n = 1 << 20", "sizes(n = [1 << 16, 1 << 20]), bench(n = 1 << 20")).unwrap();
+        std::fs::write(
+            &launcher,
+            text.replace("bench(n = 1 << 20", "sizes(n = [1 << 16, 1 << 20]), bench(n = 1 << 20"),
+        )
+        .unwrap();
         let mut gpu = FakeGpu::new(dir.path());
         let s = tune(&args(&root, false), &mut gpu).unwrap();
         assert_eq!(s, Summary { tuned: 2, skipped: 0, failed: 0, interrupted: false });
@@ -360,7 +383,10 @@ mod tests {
             assert!(big.entry.starts.iter().all(|s| s.time_ms.is_some()));
         }
         // Both are up to date now.
-        assert_eq!(tune(&args(&root, false), &mut gpu).unwrap(), Summary { tuned: 0, skipped: 2, failed: 0, interrupted: false });
+        assert_eq!(
+            tune(&args(&root, false), &mut gpu).unwrap(),
+            Summary { tuned: 0, skipped: 2, failed: 0, interrupted: false }
+        );
         // Another GPU of the same compute capability starts from this one's entries, the same size first.
         let mut other = FakeGpu::named(dir.path(), "Fake GPU Two");
         assert_eq!(tune(&args(&root, false), &mut other).unwrap().tuned, 2);

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tuner_cuda::{CudaBench, CudaBenchOptions};
-use tuner_spec::spec::find_specs;
 use tuner_cuda::worker::protocol::{EvalResult, FailureKind};
+use tuner_cuda::{CudaBench, CudaBenchOptions};
 use tuner_search::{StrategyKind, Tuner};
+use tuner_spec::spec::find_specs;
 
 fn kernels() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernels")

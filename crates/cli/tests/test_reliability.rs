@@ -46,7 +46,11 @@ fn bad_settings_in_the_environment_are_errors_naming_the_variable() {
         &["AUTOTUNE_MAX_EVALUATIONS=\"abc\" is not a positive integer"],
     );
     expect(bin().args(replay).env("AUTOTUNE_STRATEGY", "zzz"), 2, &["AUTOTUNE_STRATEGY=\"zzz\" is not one of: random"]);
-    expect(bin().args(replay).env("AUTOTUNE_POPULATION", "0"), 2, &["AUTOTUNE_POPULATION=\"0\": the population must be at least 1"]);
+    expect(
+        bin().args(replay).env("AUTOTUNE_POPULATION", "0"),
+        2,
+        &["AUTOTUNE_POPULATION=\"0\": the population must be at least 1"],
+    );
     // A good value is used when no flag overrides it.
     let out = expect(
         bin().args(["replay", "--table", &data("reduce.json"), "--json"]).env("AUTOTUNE_MAX_EVALUATIONS", "7"),
@@ -69,7 +73,11 @@ fn bad_numbers_on_the_command_line_are_refused_naming_the_flag() {
     ] {
         expect(bin().args(["replay", "--table", &t, &format!("{flag}={value}")]), 2, &[flag, why]);
     }
-    expect(bin().args(["bench", "--table", &t, "--strategy", "random", "--seeds", "0"]), 2, &["--seeds", "at least 1 seed"]);
+    expect(
+        bin().args(["bench", "--table", &t, "--strategy", "random", "--seeds", "0"]),
+        2,
+        &["--seeds", "at least 1 seed"],
+    );
     expect(bin().args(["bench", "--table", &t, "--strategy", "random", "--budgets", "5,0"]), 2, &["--budgets"]);
     let out = expect(
         bin().args(["bench", "--table", &t, "--strategy", "random", "--first-seed", "18446744073709551615"]),
@@ -77,7 +85,11 @@ fn bad_numbers_on_the_command_line_are_refused_naming_the_flag() {
         &["--first-seed and --seeds", "the seeds run past the largest seed"],
     );
     assert!(out.stdout.is_empty(), "nothing was benchmarked");
-    expect(bin().args(["replay", "--table", &t, "--strategy", "magic"]), 2, &["`magic` is not a strategy; the strategies are: random, de, local, surrogate"]);
+    expect(
+        bin().args(["replay", "--table", &t, "--strategy", "magic"]),
+        2,
+        &["`magic` is not a strategy; the strategies are: random, de, local, surrogate"],
+    );
 }
 
 #[cfg(unix)]
@@ -155,7 +167,11 @@ fn check_never_passes_having_checked_nothing() {
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(ws.join("member/src")).unwrap();
     std::fs::write(ws.join("Cargo.toml"), "[workspace]\nmembers = [\"member\"]\nresolver = \"2\"\n").unwrap();
-    std::fs::write(ws.join("member/Cargo.toml"), "[package]\nname = \"member\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").unwrap();
+    std::fs::write(
+        ws.join("member/Cargo.toml"),
+        "[package]\nname = \"member\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
     std::fs::write(ws.join("member/src/lib.rs"), "pub fn f() {}\n").unwrap();
     expect(&mut check(&ws.join("Cargo.toml")), 2, &["no #[autotune] launcher", "nothing was checked", "member"]);
     // A package with no launcher.
@@ -165,7 +181,8 @@ fn check_never_passes_having_checked_nothing() {
 #[test]
 fn check_from_the_workspace_root_checks_every_member_with_launchers() {
     // This repository, as CI runs it: from the root, no -p.
-    let out = expect(bin().current_dir(root()).args(["autotune", "check"]), 0, &["ok: 6 kernel(s) in 1 crate(s)", "kernels"]);
+    let out =
+        expect(bin().current_dir(root()).args(["autotune", "check"]), 0, &["ok: 6 kernel(s) in 1 crate(s)", "kernels"]);
     assert!(out.stdout.is_empty());
     // A workspace of its own whose one member has a corrupted entry: exit 1, naming the file.
     let dir = tempfile::tempdir().unwrap();
@@ -260,5 +277,9 @@ fn a_killed_writer_leaves_a_temp_file_that_check_reports() {
     expect(&mut check(&krate.join("Cargo.toml")), 1, &["temporary file", &name, "did not finish", "rm "]);
     // The kernel's entry is still read as before: the temporary file is never taken for it.
     let out = expect(bin().args(["list", "--manifest-path"]).arg(krate.join("Cargo.toml")), 0, &[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Fixture GPU: best"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Fixture GPU: best"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -29,7 +29,20 @@ fn lines(out: &Output) -> Vec<serde_json::Value> {
 
 #[test]
 fn which_says_what_a_launch_runs_and_why() {
-    let out = cli(&["which", "--kernel", "mm", "--device", "NVIDIA H200", "--cc", "9.0", "--size", "m=1024", "--size", "n=1024", "--json"]);
+    let out = cli(&[
+        "which",
+        "--kernel",
+        "mm",
+        "--device",
+        "NVIDIA H200",
+        "--cc",
+        "9.0",
+        "--size",
+        "m=1024",
+        "--size",
+        "n=1024",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v = &lines(&out)[0];
     assert_eq!(v["type"], "which");
@@ -57,12 +70,19 @@ fn which_says_what_a_launch_runs_and_why() {
 fn which_refuses_incomplete_queries_naming_what_is_missing() {
     let out = cli(&["which", "--kernel", "mm", "--device", H100, "--size", "m=1024"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("kernel `mm` has sizes m, n; give each with --size (missing: n)"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("kernel `mm` has sizes m, n; give each with --size (missing: n)"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = cli(&["which", "--kernel", "mm", "--device", "NVIDIA B200", "--size", "m=1024", "--size", "n=1024"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("pass --cc"), "{}", text(&out.stderr));
     let out = cli(&["which", "--kernel", "nn", "--device", H100, "--size", "m=1024", "--size", "n=1024"]);
-    assert!(text(&out.stderr).contains("no #[autotune] launcher is named `nn`") && text(&out.stderr).contains("launchers: mm"));
+    assert!(
+        text(&out.stderr).contains("no #[autotune] launcher is named `nn`")
+            && text(&out.stderr).contains("launchers: mm")
+    );
     // A shape nothing fits is an error naming the sizes.
     let out = cli(&["which", "--kernel", "mm", "--device", H100, "--size", "m=100", "--size", "n=100"]);
     assert_eq!(out.status.code(), Some(2));
@@ -100,7 +120,12 @@ fn list_shows_every_size_and_device() {
     let out = cli(&["list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    for want in ["  at m=1024 n=1024", "  at m=4096 n=4096", "  at m=16384 n=256", "NVIDIA A100-SXM4-80GB: best {\"bm\":64,\"bn\":64}"] {
+    for want in [
+        "  at m=1024 n=1024",
+        "  at m=4096 n=4096",
+        "  at m=16384 n=256",
+        "NVIDIA A100-SXM4-80GB: best {\"bm\":64,\"bn\":64}",
+    ] {
         assert!(stdout.contains(want), "missing `{want}` in:\n{stdout}");
     }
 }

@@ -21,20 +21,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute};
-use cudarc::driver::{
-    result, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, PushKernelArg,
-};
+use cudarc::driver::{result, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, PushKernelArg};
 use cudarc::nvrtc::Ptx;
 
 use super::{CudaError, DriverContext};
-use tuner_spec::config::Config;
-use tuner_spec::layout::{BoundArg, Launch, Layout, ScalarValue};
-use tuner_spec::spec::{Access, ElemType, KernelSpec};
-use tuner_spec::CheckedSpec;
 use crate::verify::{compare_parallel, first_nan, random_bytes};
 use crate::worker::protocol::{
     classify_driver_error, tolerance, BenchOptions, EvalResult, Failure, FailureKind, GpuInfo, Measurement,
 };
+use tuner_spec::config::Config;
+use tuner_spec::layout::{BoundArg, Launch, Layout, ScalarValue};
+use tuner_spec::spec::{Access, ElemType, KernelSpec};
+use tuner_spec::CheckedSpec;
 
 struct Buffer {
     access: Access,

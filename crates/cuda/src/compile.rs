@@ -111,7 +111,10 @@ impl Compiler {
     /// its sizes as arguments, so a config's cubin is the same at every size: each tune after the first
     /// takes the configs it shares with an earlier one from here instead of running NVRTC again.
     pub fn remember(&self, defines: &[String], compiled: &Compiled) {
-        memo().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(self.memo_key(defines), compiled.clone());
+        memo()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(self.memo_key(defines), compiled.clone());
     }
 
     /// [`Compiler::compile`], unless this process compiled `defines` before ([`Compiler::remembered`]);
@@ -220,11 +223,8 @@ impl Compiler {
             arch: self.arch.clone(),
             jobs: part.to_vec(),
         };
-        let child = Command::new(exe)
-            .arg(crate::serve::WORKER_ARG)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn();
+        let child =
+            Command::new(exe).arg(crate::serve::WORKER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn();
         let Ok(mut child) = child else { return Vec::new() };
         let line = serde_json::to_string(&request).expect("requests always serialise");
         if let Some(mut stdin) = child.stdin.take() {
@@ -266,7 +266,8 @@ pub fn load_module(
 ) -> Result<std::sync::Arc<cudarc::driver::CudaModule>, CudaError> {
     use super::DriverContext;
     let (major, minor) = ctx.compute_capability().call("cuDeviceGetAttribute")?;
-    let compiled = Compiler::new(kernel, file_name, source, &crate::arch_name((major as u32, minor as u32)))?.compile(defines)?;
+    let compiled =
+        Compiler::new(kernel, file_name, source, &crate::arch_name((major as u32, minor as u32)))?.compile(defines)?;
     ctx.load_module(cudarc::nvrtc::Ptx::from_binary(compiled.image)).call("cuModuleLoadData")
 }
 

@@ -9,8 +9,8 @@ use cudarc::driver::result;
 use cudarc::driver::sys::CUdevice_attribute as A;
 
 use super::{ensure_driver, ensure_nvrtc, CudaError, DriverContext};
-use tuner_spec::device::{choose_devices, DeviceFingerprint};
 use crate::worker::GpuInfo;
+use tuner_spec::device::{choose_devices, DeviceFingerprint};
 
 /// Describes CUDA device `ordinal`.
 pub fn query_device(ordinal: usize) -> Result<GpuInfo, CudaError> {

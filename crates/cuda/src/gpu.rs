@@ -9,12 +9,12 @@
 //! another model are left out, said on stderr); `AUTOTUNE_DEVICES=0,1` (or `CUDA_VISIBLE_DEVICES`) picks
 //! them explicitly, and an explicit list that mixes models is an error.
 
+use crate::worker::protocol::GpuInfo;
+use crate::{select_devices, CudaBench, CudaBenchOptions, CudaError};
 use tuner_search::{Gpu, KernelObjective};
 use tuner_spec::config::Config;
-use crate::{select_devices, CudaBench, CudaBenchOptions, CudaError};
 use tuner_spec::device::DeviceFingerprint;
 use tuner_spec::CheckedSpec;
-use crate::worker::protocol::GpuInfo;
 
 impl From<&GpuInfo> for DeviceFingerprint {
     fn from(g: &GpuInfo) -> DeviceFingerprint {

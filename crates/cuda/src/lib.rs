@@ -47,10 +47,10 @@ pub use objective::{CudaBench, CudaBenchOptions, Evaluation};
 
 use cudarc::driver::DriverError;
 
+use crate::worker::PoolError;
 use tuner_spec::layout::LayoutError;
 use tuner_spec::space::SpaceError;
 use tuner_spec::spec::SpecError;
-use crate::worker::PoolError;
 
 /// What can go wrong on the CUDA side.
 #[derive(Debug, thiserror::Error)]

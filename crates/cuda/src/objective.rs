@@ -14,16 +14,16 @@ use std::time::{Duration, Instant};
 use super::compile::{default_threads, Compiled, Compiler};
 use super::prefetch::CompileCache;
 use super::{select_devices, CudaError};
-use tuner_spec::config::Config;
-use tuner_spec::layout::{defines, Layout};
-use tuner_search::objective::{Objective, Outcome};
-use tuner_spec::space::Space;
-use tuner_spec::spec::KernelSpec;
-use tuner_spec::CheckedSpec;
 use crate::worker::protocol::{
     to_hex, BenchOptions, EvalResult, Failure, FailureKind, GpuInfo, InitRequest, Measurement, Request,
 };
 use crate::worker::{Pool, PoolOptions};
+use tuner_search::objective::{Objective, Outcome};
+use tuner_spec::config::Config;
+use tuner_spec::layout::{defines, Layout};
+use tuner_spec::space::Space;
+use tuner_spec::spec::KernelSpec;
+use tuner_spec::CheckedSpec;
 
 /// How to run the benchmark.
 #[derive(Clone, Debug)]
@@ -205,7 +205,6 @@ impl CudaBench {
             })
             .collect()
     }
-
 
     /// Configs asked for that were compiled ahead by [`Objective::prefetch`], and configs compiled on
     /// demand.

@@ -130,8 +130,11 @@ mod bench {
             Some(p) => Some(std::fs::File::create(p)?),
             None => None,
         };
-        let builtins: Vec<StrategyKind> =
-            StrategyKind::names().iter().map(|n| n.parse::<StrategyKind>().expect("a known name")).filter(|k| *k != StrategyKind::Llm).collect();
+        let builtins: Vec<StrategyKind> = StrategyKind::names()
+            .iter()
+            .map(|n| n.parse::<StrategyKind>().expect("a known name"))
+            .filter(|k| *k != StrategyKind::Llm)
+            .collect();
         println!(
             "budget {}, population (batch) {}, {} seeds for built-ins, {} for llm, model batch {}",
             a.budget, a.population, a.seeds, a.llm_seeds, a.llm_batch

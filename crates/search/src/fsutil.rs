@@ -38,8 +38,7 @@ impl AtomicFile {
         };
         std::fs::create_dir_all(dir)?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let tmp =
-            dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
         let file = std::fs::File::create(&tmp)?;
         Ok(AtomicFile { path: path.to_owned(), tmp, file: Some(file) })
     }

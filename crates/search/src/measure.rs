@@ -39,4 +39,3 @@ pub trait Gpu {
         source: &str,
     ) -> Result<Box<dyn KernelObjective + 'a>, Box<dyn std::error::Error + Send + Sync>>;
 }
-

@@ -15,10 +15,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use tuner_spec::config::Config;
 use crate::objective::{Objective, Outcome};
-use tuner_spec::space::{ConfigError, JsonConfigError, Point, Space};
 use crate::table::{Table, TableError};
+use tuner_spec::config::Config;
+use tuner_spec::space::{ConfigError, JsonConfigError, Point, Space};
 
 /// Why a replay lookup failed.
 #[derive(Debug, thiserror::Error)]

@@ -19,4 +19,3 @@ pub struct Trial {
     /// Wall time the objective spent on this config (a batch's time is shared evenly).
     pub elapsed: Duration,
 }
-

@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 
-use tuner_spec::config::Config;
 use crate::objective::{Objective, Outcome};
-use tuner_spec::space::{ConfigError, Point, Space};
 use crate::report::{Progress, Summary, Verbose};
 use crate::strategy::{Context, Rng, Strategy, StrategyKind};
 use crate::trial::Trial;
+use tuner_spec::config::Config;
+use tuner_spec::space::{ConfigError, Point, Space};
 
 /// The most configs the tuner passes to [`Objective::prefetch`] per batch: one per core of a 16-core host.
 pub const PREFETCH: usize = 16;

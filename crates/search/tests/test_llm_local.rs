@@ -168,7 +168,10 @@ impl OwnServer {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(20).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                panic!("the second llama-server exited while starting ({status}, flags {cpu_args:?}):\n{}", tail.join("\n"));
+                panic!(
+                    "the second llama-server exited while starting ({status}, flags {cpu_args:?}):\n{}",
+                    tail.join("\n")
+                );
             }
             assert!(t0.elapsed() < Duration::from_secs(120), "the second llama-server did not start in 120 s");
             std::thread::sleep(Duration::from_millis(250));

@@ -183,15 +183,14 @@ fn the_strategy_validates_every_proposal() {
     let strategy = LlmEvolution::with_config(LlmConfig::new(&server.url).backoff(Duration::from_millis(10)));
     let journal = strategy.journal();
     let space = space();
-    let mut tuner = Tuner::new(space.clone(), |c: &tuner_spec::Config| {
-        (c.int("block").unwrap() * c.int("items").unwrap()) as f64
-    })
-    .max_evaluations(12)
-    .population_size(4)
-    .temperature(0.3)
-    .verbose(false)
-    .seed(3)
-    .strategy(strategy);
+    let mut tuner =
+        Tuner::new(space.clone(), |c: &tuner_spec::Config| (c.int("block").unwrap() * c.int("items").unwrap()) as f64)
+            .max_evaluations(12)
+            .population_size(4)
+            .temperature(0.3)
+            .verbose(false)
+            .seed(3)
+            .strategy(strategy);
     tuner.tune().unwrap();
     let report = tuner.strategy_report();
     assert_eq!(tuner.evaluation_count(), 12, "rejections were replaced, the budget was spent");

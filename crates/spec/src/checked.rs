@@ -38,8 +38,7 @@ impl KernelSpec {
         }
         let space = self.space().map_err(|source| SpecError::Space { kernel: self.name.clone(), source })?;
         let default = self.default_in(&space)?;
-        let layout = Layout::bind(self)
-            .map_err(|e| self.invalid(Site::ArgLen(0), &crate::error_chain(&e)))?;
+        let layout = Layout::bind(self).map_err(|e| self.invalid(Site::ArgLen(0), &crate::error_chain(&e)))?;
         Ok(CheckedSpec { spec: self.clone(), space, default, layout })
     }
 }

@@ -149,7 +149,11 @@ impl std::fmt::Display for Misfit {
 impl Dispatch {
     /// A table over `spec`'s expressions (the declared spec: its constraints, grid, block and shared
     /// memory), `configs` (index 0 the default; values in parameter order) and `entries`.
-    pub fn new(spec: &KernelSpec, configs: Vec<Vec<Value>>, entries: Vec<TunedPoint>) -> Result<Dispatch, DispatchError> {
+    pub fn new(
+        spec: &KernelSpec,
+        configs: Vec<Vec<Value>>,
+        entries: Vec<TunedPoint>,
+    ) -> Result<Dispatch, DispatchError> {
         let kernel = spec.name.clone();
         let size_names: Vec<String> = spec.bench.sizes.iter().map(|(n, _)| n.clone()).collect();
         let mut names: Vec<&str> = size_names.iter().map(String::as_str).collect();
@@ -281,10 +285,16 @@ impl Dispatch {
         // over it fails its launch with the driver's error.
         let threads: u64 = geometry.block.iter().map(|&b| u64::from(b)).product();
         if threads > 1024 || geometry.block[2] > 64 {
-            return Err(Misfit::Geometry(format!("a block of {:?} threads is over CUDA's limit (1024, z at most 64)", geometry.block)));
+            return Err(Misfit::Geometry(format!(
+                "a block of {:?} threads is over CUDA's limit (1024, z at most 64)",
+                geometry.block
+            )));
         }
         if geometry.grid[1] > 65535 || geometry.grid[2] > 65535 {
-            return Err(Misfit::Geometry(format!("a grid of {:?} is over CUDA's limit (y and z at most 65535)", geometry.grid)));
+            return Err(Misfit::Geometry(format!(
+                "a grid of {:?} is over CUDA's limit (y and z at most 65535)",
+                geometry.grid
+            )));
         }
         Ok(geometry)
     }
@@ -481,7 +491,11 @@ mod tests {
         let e = t.fit(0, &[1 << 20, 1024]).unwrap_err();
         assert!(e.to_string().contains("over CUDA's limit"), "{e}");
         assert_eq!(t.fit(2, &[1 << 20, 1024]).unwrap().grid, [8, 8192, 1]);
-        assert_eq!(t.choose(H100, (9, 0), &[1 << 20, 1024]).unwrap().config, 3, "the 16384x256 entry is nearest and fits");
+        assert_eq!(
+            t.choose(H100, (9, 0), &[1 << 20, 1024]).unwrap().config,
+            3,
+            "the 16384x256 entry is nearest and fits"
+        );
     }
 
     #[test]

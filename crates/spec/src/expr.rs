@@ -237,7 +237,11 @@ fn eval(n: &Node, slots: &[Value]) -> Result<Value, EvalError> {
                             }
                         }
                         BinOp::Shr => Value::Int(
-                            u32::try_from(y).ok().filter(|&s| s < 64).and_then(|s| x.checked_shr(s)).ok_or(EvalError::Overflow)?,
+                            u32::try_from(y)
+                                .ok()
+                                .filter(|&s| s < 64)
+                                .and_then(|s| x.checked_shr(s))
+                                .ok_or(EvalError::Overflow)?,
                         ),
                         BinOp::Add => Value::Int(x.checked_add(y).ok_or(EvalError::Overflow)?),
                         BinOp::Sub => Value::Int(x.checked_sub(y).ok_or(EvalError::Overflow)?),

@@ -90,7 +90,8 @@ pub struct Layout {
 impl Layout {
     /// Binds `spec`'s bench; every expression must already parse against its names (the semantic
     /// checks of [`KernelSpec::check`] run first).
-    pub(crate) fn bind(spec: &KernelSpec) -> Result<Layout, LayoutError> {        let params: Vec<String> = spec.params.iter().map(|(n, _)| n.clone()).collect();
+    pub(crate) fn bind(spec: &KernelSpec) -> Result<Layout, LayoutError> {
+        let params: Vec<String> = spec.params.iter().map(|(n, _)| n.clone()).collect();
         let mut names: Vec<&str> = spec.bench.sizes.iter().map(|(n, _)| n.as_str()).collect();
         let size_names = names.clone();
         names.extend(params.iter().map(String::as_str));

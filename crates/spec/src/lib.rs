@@ -21,9 +21,9 @@ pub mod value;
 
 use std::path::{Path, PathBuf};
 
+pub use checked::CheckedSpec;
 pub use config::Config;
 pub use space::{ConfigError, JsonConfigError, Point, Space, SpaceError};
-pub use checked::CheckedSpec;
 pub use spec::{KernelSpec, SpecError};
 pub use value::{Value, ValueType};
 

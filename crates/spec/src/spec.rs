@@ -361,7 +361,10 @@ impl KernelSpec {
                     ));
                 } else if *value < 1 {
                     out.push(
-                        self.invalid(Site::SizeName(name.clone()), &format!("`{name} = {value}`: a size is at least 1")),
+                        self.invalid(
+                            Site::SizeName(name.clone()),
+                            &format!("`{name} = {value}`: a size is at least 1"),
+                        ),
                     );
                 }
             }
@@ -784,7 +787,10 @@ impl RawSpec {
                     cx.error(key.span(), "`sizes` is given twice");
                 }
                 if points.is_empty() {
-                    cx.error(key.span(), "`sizes(...)` declares no point; give `sizes(n = [1024, 4096])` or leave it out");
+                    cx.error(
+                        key.span(),
+                        "`sizes(...)` declares no point; give `sizes(n = [1024, 4096])` or leave it out",
+                    );
                 }
                 self.buckets = Some(points);
             }
@@ -959,7 +965,9 @@ fn parse_bucket_forms(
         Err(err) => {
             cx.error(
                 e.span(),
-                format!("a value in sizes(...) is an integer expression of literals, such as `4096` or `1 << 20` ({err})"),
+                format!(
+                    "a value in sizes(...) is an integer expression of literals, such as `4096` or `1 << 20` ({err})"
+                ),
             );
             None
         }
@@ -1313,7 +1321,8 @@ mod tests {
     #[test]
     fn constraints_bind_sizes_by_name_not_by_text() {
         let sizes = vec![("n".to_owned(), 8), ("m".to_owned(), -2)];
-        let params = vec![("nb".to_owned(), vec![Value::Int(2), Value::Int(3)]), ("l".to_owned(), vec![Value::from("n")])];
+        let params =
+            vec![("nb".to_owned(), vec![Value::Int(2), Value::Int(3)]), ("l".to_owned(), vec![Value::from("n")])];
         let space = Space::with_sizes(params, vec!["n % nb == 0 && l == 'n' && m < 0x1".into()], &sizes).unwrap();
         // nb = 2 divides 8, nb = 3 does not; the string 'n' is not the size n.
         assert_eq!(space.valid_count(), Some(1));
@@ -1324,7 +1333,7 @@ mod tests {
         let s = KernelSpec::parse(
             "k",
             quote! { kernel = "a.cu", entry = "e", space(b = [1]),
-                     bench(n = 1 << 20, m = (n >> 4) * 3 + 1_000, p = 4u32, args = [out f32[n]], grid = "1", block = "b") },
+            bench(n = 1 << 20, m = (n >> 4) * 3 + 1_000, p = 4u32, args = [out f32[n]], grid = "1", block = "b") },
         )
         .unwrap();
         assert_eq!(s.bench.sizes, vec![("n".into(), 1 << 20), ("m".into(), (1 << 16) * 3 + 1000), ("p".into(), 4)]);

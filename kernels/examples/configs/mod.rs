@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig};
-use tuner_runtime::cuda::launch_config;
 use tuner_runtime::__private::Kernel;
 use tuner_runtime::build::cache::{source_hash, Entry};
+use tuner_runtime::cuda::launch_config;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -69,7 +69,12 @@ pub fn from_entry<T>(
 
 /// `kernel`'s entry in `dir` for the GPU `gpu` at the size point `point` and for the kernel source this
 /// binary embeds, with its file name; `None` when there is none, an error when there are several.
-pub fn find_entry<T>(kernel: &'static Kernel<T>, dir: &Path, gpu: &str, point: &[(&str, i64)]) -> Result<Option<(String, Entry)>> {
+pub fn find_entry<T>(
+    kernel: &'static Kernel<T>,
+    dir: &Path,
+    gpu: &str,
+    point: &[(&str, i64)],
+) -> Result<Option<(String, Entry)>> {
     let source = source_hash(kernel.source().as_bytes());
     let mut found: Option<(String, Entry)> = None;
     for file in std::fs::read_dir(dir)? {
@@ -95,7 +100,11 @@ pub fn find_entry<T>(kernel: &'static Kernel<T>, dir: &Path, gpu: &str, point: &
 }
 
 /// The declared default with its geometry at `sizes` (the kernel's size variables, in order).
-pub fn default<T: std::fmt::Debug>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, sizes: &[i64]) -> Result<Loaded> {
+pub fn default<T: std::fmt::Debug>(
+    kernel: &'static Kernel<T>,
+    ctx: &Arc<CudaContext>,
+    sizes: &[i64],
+) -> Result<Loaded> {
     // A GPU no entry is near: the table answers with the default and its launch geometry.
     let pick = kernel.table().choose_for("(no entries)", (0, 0), sizes)?;
     let function = compile(kernel, ctx, &kernel.table().config(pick.index))?;
@@ -104,8 +113,13 @@ pub fn default<T: std::fmt::Debug>(kernel: &'static Kernel<T>, ctx: &Arc<CudaCon
 }
 
 /// `config` of `kernel`, compiled with NVRTC and loaded on `ctx`'s device.
-pub fn compile<T>(kernel: &'static Kernel<T>, ctx: &Arc<CudaContext>, config: &tuner_runtime::Config) -> Result<CudaFunction> {
+pub fn compile<T>(
+    kernel: &'static Kernel<T>,
+    ctx: &Arc<CudaContext>,
+    config: &tuner_runtime::Config,
+) -> Result<CudaFunction> {
     let defines = tuner_runtime::layout::defines(config);
-    let module = tuner_runtime::cuda::compile::load_module(ctx, kernel.name(), kernel.file(), kernel.source(), &defines)?;
+    let module =
+        tuner_runtime::cuda::compile::load_module(ctx, kernel.name(), kernel.file(), kernel.source(), &defines)?;
     Ok(tuner_runtime::cuda::compile::load_function(ctx, &module, kernel.entry())?)
 }

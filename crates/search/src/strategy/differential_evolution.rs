@@ -14,8 +14,8 @@
 use rand::Rng as _;
 
 use super::{Context, Strategy};
-use tuner_spec::space::Point;
 use crate::trial::Trial;
+use tuner_spec::space::Point;
 
 const CR: f64 = 0.7;
 const F_RANGE: (f64, f64) = (0.5, 1.0);

@@ -16,9 +16,9 @@
 //! fallback rule), the hybrid is exactly the surrogate: same proposals, seed for seed.
 
 use super::{Context, LlmEvolution, Strategy, Surrogate, MAX_BATCH};
+use crate::trial::Trial;
 use tuner_llm::{LlmClient, LlmSettings};
 use tuner_spec::space::Point;
-use crate::trial::Trial;
 
 /// LLM proposals measured per batch when the forest expects them to beat the median so far.
 const GUARANTEED: usize = 2;

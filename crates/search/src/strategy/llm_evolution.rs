@@ -48,10 +48,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng as _, RngCore};
 
 use super::{Context, Strategy, StrategyKind};
+use crate::trial::Trial;
 use tuner_llm::json::{batch_schema, extract_configs, RawConfig};
 use tuner_llm::{price, ChatRequest, LlmClient, LlmConfig, LlmError, LlmSettings, Message, Reply, Usage};
 use tuner_spec::space::{Param, Point, Space};
-use crate::trial::Trial;
 use tuner_spec::value::{Value, ValueType};
 
 /// Failures kept, most recent last.

@@ -9,8 +9,8 @@
 use rand::seq::SliceRandom;
 
 use super::{fresh, Context, Strategy};
-use tuner_spec::space::Point;
 use crate::trial::Trial;
+use tuner_spec::space::Point;
 
 #[derive(Default)]
 pub struct LocalSearch {

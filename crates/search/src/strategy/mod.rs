@@ -17,8 +17,8 @@ mod surrogate;
 
 use std::collections::HashSet;
 
-use tuner_spec::space::{Point, Space};
 use crate::trial::Trial;
+use tuner_spec::space::{Point, Space};
 
 pub use differential_evolution::DifferentialEvolution;
 #[cfg(feature = "llm")]

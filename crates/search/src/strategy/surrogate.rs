@@ -79,8 +79,8 @@ use rand::seq::SliceRandom;
 use rand::Rng as _;
 
 use super::{Context, Strategy};
-use tuner_spec::space::Point;
 use crate::trial::Trial;
+use tuner_spec::space::Point;
 
 pub use features::Features;
 pub use forest::{Forest, ForestParams};
@@ -716,9 +716,9 @@ impl Strategy for Surrogate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tuner_spec::space::Space;
     use crate::strategy::Rng;
     use rand::SeedableRng;
+    use tuner_spec::space::Space;
 
     fn space() -> Space {
         Space::builder().param("a", 0..8).param("b", 0..8).build().expect("a valid space")

@@ -117,4 +117,3 @@ fn serve(mut stream: TcpStream, step: Step, log: &Mutex<Vec<Seen>>) {
         Step::Hang(d) => std::thread::sleep(d),
     }
 }
-
