@@ -311,32 +311,30 @@ fn main() -> Result<()> {
             let mut partials = stream.alloc_zeros::<f32>(2 * full.max(1) * bm * bn)?;
             let mut counters = stream.alloc_zeros::<i32>(tiles)?;
             let b64: Vec<f64> = blas_out.iter().map(|x| *x as f64).collect();
-            for (variant, blocks) in
-                [("stream-K prototype, G = SMs x resident", full), ("stream-K prototype, G = tiles", tiles)]
-            {
-                poison(&stream, &nan, &mut dc)?;
+            // One launch on `blocks` blocks.
+            let launch = |blocks: usize,
+                          dc: &mut CudaSlice<f32>,
+                          partials: &mut CudaSlice<f32>,
+                          counters: &mut CudaSlice<i32>|
+             -> Result<()> {
                 let cfg = LaunchConfig {
                     grid_dim: (blocks as u32, 1, 1),
                     block_dim: (threads as u32, 1, 1),
                     shared_mem_bytes: 0,
                 };
-                let stats = timer.time(|| {
-                    let mut launch = stream.launch_builder(&f);
-                    launch
-                        .arg(&da)
-                        .arg(&db)
-                        .arg(&mut dc)
-                        .arg(&mi)
-                        .arg(&ni)
-                        .arg(&ki)
-                        .arg(&mut partials)
-                        .arg(&mut counters);
-                    // SAFETY: A, B, C are m x k, k x n, m x n; partials holds two BM x BN tiles for each of
-                    // the `full` blocks (a launch of `tiles` blocks splits no tile and touches neither
-                    // buffer); the counters are zero, and every launch sets back the ones it raises.
-                    unsafe { launch.launch(cfg) }?;
-                    Ok(())
-                })?;
+                let mut builder = stream.launch_builder(&f);
+                builder.arg(&da).arg(&db).arg(dc).arg(&mi).arg(&ni).arg(&ki).arg(partials).arg(counters);
+                // SAFETY: A, B, C are m x k, k x n, m x n; the callers size partials at two BM x BN tiles a
+                // block (a launch of `tiles` blocks splits no tile and touches neither buffer); the counters
+                // are zero, and every launch sets back the ones it raises.
+                unsafe { builder.launch(cfg) }?;
+                Ok(())
+            };
+            for (variant, blocks) in
+                [("stream-K prototype, G = SMs x resident", full), ("stream-K prototype, G = tiles", tiles)]
+            {
+                poison(&stream, &nan, &mut dc)?;
+                let stats = timer.time(|| launch(blocks, &mut dc, &mut partials, &mut counters))?;
                 let got = stream.clone_dtoh(&dc)?;
                 let err = sampled(&got);
                 let g64: Vec<f64> = got.iter().map(|x| *x as f64).collect();
@@ -358,26 +356,10 @@ fn main() -> Result<()> {
             for blocks in [full, full - 1, full / 2 + 1, 2 * full] {
                 let blocks = blocks.clamp(1, tiles);
                 let mut partials = stream.alloc_zeros::<f32>(2 * blocks * bm * bn)?;
-                let cfg = LaunchConfig {
-                    grid_dim: (blocks as u32, 1, 1),
-                    block_dim: (threads as u32, 1, 1),
-                    shared_mem_bytes: 0,
-                };
                 let (mut first, mut differ) = (Vec::new(), 0);
                 for run in 0..20 {
                     poison(&stream, &nan, &mut dc)?;
-                    let mut launch = stream.launch_builder(&f);
-                    launch
-                        .arg(&da)
-                        .arg(&db)
-                        .arg(&mut dc)
-                        .arg(&mi)
-                        .arg(&ni)
-                        .arg(&ki)
-                        .arg(&mut partials)
-                        .arg(&mut counters);
-                    // SAFETY: as above, with partials sized for `blocks`.
-                    unsafe { launch.launch(cfg) }?;
+                    launch(blocks, &mut dc, &mut partials, &mut counters)?;
                     let got = stream.clone_dtoh(&dc)?;
                     if run == 0 {
                         first = got;
