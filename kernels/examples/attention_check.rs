@@ -3,7 +3,7 @@
 //! the unmasked launch only while a causal launch runs the same config.
 //!
 //! `attention_check AUTOTUNE_DIR [WGMMA]` takes each launcher's space at each length from its entry in
-//! AUTOTUNE_DIR for this GPU (the spec the build reads), keeps the configs whose `wgmma` is WGMMA
+//! AUTOTUNE_DIR for this GPU (the spec the build reads; another GPU's entry when this one has none), keeps the configs whose `wgmma` is WGMMA
 //! (default 1), compiles each once, and runs it at B·H = 8 with and without the causal mask; every output
 //! starts as NaN and 64 sampled rows are compared with the reference. Prints one line per failure and a
 //! summary per launcher and length; exit status 1 when any output is wrong. Needs a CUDA GPU.
@@ -61,8 +61,12 @@ fn check<T>(
     let mut compiled: HashMap<String, CudaFunction> = HashMap::new();
     let mut wrong = 0;
     for seq in SEQS {
-        let Some((name, entry)) = find_entry(kernel, dir, gpu, &[("seq", seq as i64)])? else {
-            return Err(format!("no entry of {} for {gpu} at seq={seq} in {}", kernel.name(), dir.display()).into());
+        // The space is every device's: a GPU with no entry of its own takes it from another's.
+        let point = [("seq", seq as i64)];
+        let Some((name, entry)) =
+            find_entry(kernel, dir, Some(gpu), &point)?.or(find_entry(kernel, dir, None, &point)?)
+        else {
+            return Err(format!("no entry of {} at seq={seq} in {}", kernel.name(), dir.display()).into());
         };
         let checked = entry.spec.check()?;
         let space = checked.space();

@@ -108,6 +108,8 @@ fn main() -> Result<()> {
     let mut timer = Timer::new(&stream)?;
     let nan = stream.clone_htod(&vec![f32::NAN; 1 << 26])?;
     let mut rows = Rows(Vec::new());
+    // Checks that print a line instead of a row (the stream-K prototype's repeat check) and failed.
+    let mut repeat_failures = 0usize;
 
     // ---- vector add vs memcpy, n = 2^26 floats (the size it was tuned at) ----
     {
@@ -286,7 +288,7 @@ fn main() -> Result<()> {
         // kernel's schedule through the prototype's code, which tells its overhead from the schedule's gain).
         let point = [("m", 4096), ("n", 4096), ("k", 4096)];
         let tuned_config = match &entries {
-            Some(e) => match configs::find_entry(&sgemm_tuning::KERNEL, e, &info.name, &point)? {
+            Some(e) => match configs::find_entry(&sgemm_tuning::KERNEL, e, Some(&info.name), &point)? {
                 Some((_, entry)) => entry.best_config(entry.spec.check()?.space())?,
                 None => return Err(format!("no sgemm entry for {} at 4096³ in {}", info.name, e.display()).into()),
             },
@@ -307,7 +309,8 @@ fn main() -> Result<()> {
             let f = tuner_runtime::cuda::compile::load_function(&ctx, &module, "sgemm_streamk")?;
             let tiles = m / bm * (n / bn);
             let resident = f.occupancy_max_active_blocks_per_multiprocessor(threads as u32, 0, None)? as usize;
-            let full = (info.sm_count as usize * resident).min(tiles);
+            // Occupancy cannot be 0 here: the tuned kernel, with fewer registers, ran above.
+            let full = (info.sm_count as usize * resident).clamp(1, tiles);
             let mut partials = stream.alloc_zeros::<f32>(2 * full.max(1) * bm * bn)?;
             let mut counters = stream.alloc_zeros::<i32>(tiles)?;
             let b64: Vec<f64> = blas_out.iter().map(|x| *x as f64).collect();
@@ -352,8 +355,9 @@ fn main() -> Result<()> {
             }
             // The hand-off between blocks, which the CPU check cannot test (its blocks run one at a time): at
             // each G, 20 launches, each compared bit for bit with the first (the split points, and so the
-            // sums, depend on G only). Twice the resident blocks runs them in two shifts, not together.
-            for blocks in [full, full - 1, full / 2 + 1, 2 * full] {
+            // sums, depend on G only). G = the full grid, one block fewer, about half, and twice the resident
+            // blocks (two shifts, not together; capped at the tile count, where nothing is split).
+            for blocks in [full, full.saturating_sub(1), full / 2 + 1, 2 * full] {
                 let blocks = blocks.clamp(1, tiles);
                 let mut partials = stream.alloc_zeros::<f32>(2 * blocks * bm * bn)?;
                 let (mut first, mut differ) = (Vec::new(), 0);
@@ -373,7 +377,15 @@ fn main() -> Result<()> {
                      rel L2 err vs f64 (512 sampled) {err:.2e} [{}]",
                     if differ == 0 && err < 1e-5 { "ok" } else { "FAIL" }
                 );
+                repeat_failures += usize::from(differ > 0 || err >= 1e-5);
             }
+            // Every launch must have set back the counters it raised.
+            let raised = stream.clone_dtoh(&counters)?.iter().filter(|&&c| c != 0).count();
+            println!(
+                "sgemm stream-K counters after every launch: {raised} of {tiles} left raised [{}]",
+                if raised == 0 { "ok" } else { "FAIL" }
+            );
+            repeat_failures += usize::from(raised > 0);
         }
     }
 
@@ -569,7 +581,7 @@ fn main() -> Result<()> {
     write!(json, "}}}}")?;
     std::fs::write(dir.join("versus.json"), &json)?;
     println!("{json}");
-    if rows.iter().any(|r| !r.ok) {
+    if rows.iter().any(|r| !r.ok) || repeat_failures > 0 {
         eprintln!("some outputs are wrong");
         std::process::exit(1);
     }

@@ -4,7 +4,8 @@
 //! so CI checks what it can of a kernel's indexing before a tune ever runs it.
 //!
 //! Each run compiles a small driver (`tests/cpu/<kernel>.cpp`) with the config's `-D` defines, as NVRTC
-//! gets them, and reads its one line: `checked=N bad=N max_err=E`.
+//! gets them, under the address sanitizer (a read or write past a buffer fails the run), and reads its
+//! one line: `checked=N bad=N max_err=E`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,11 @@ struct Outcome {
     checked: usize,
     bad: usize,
     max_err: f64,
+    /// Counters left raised (the stream-K driver only).
+    raised: Option<usize>,
+    /// Whether the driver exited 0 (every output right), and what it wrote to stderr (a sanitizer's report).
+    success: bool,
+    stderr: String,
 }
 
 /// Compiles `tests/cpu/<driver>.cpp` with `config`'s defines, runs it with `args` and reads its outcome.
@@ -34,7 +40,9 @@ fn run(driver: &str, config: &Config, args: &[i64]) -> Outcome {
     let cpu = manifest_dir().join("tests/cpu");
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".to_string());
     let compiled = Command::new(&cxx)
-        .args(["-std=c++20", "-O1", "-pthread", "-Wno-attributes"])
+        // The kernels read floats through float4 pointers, which C++'s aliasing rules do not allow.
+        .args(["-std=c++20", "-O1", "-pthread", "-fno-strict-aliasing", "-Wno-attributes"])
+        .args(["-fsanitize=address", "-fno-omit-frame-pointer"])
         .arg(format!("-I{}", cpu.display()))
         .args(&defines)
         .arg(cpu.join(format!("{driver}.cpp")))
@@ -47,18 +55,33 @@ fn run(driver: &str, config: &Config, args: &[i64]) -> Outcome {
         "{driver} with {defines:?} did not compile:\n{}",
         String::from_utf8_lossy(&compiled.stderr)
     );
-    let ran = Command::new(&exe).args(args.iter().map(i64::to_string)).output().unwrap();
+    // The drivers never free their buffers; leaks are not what this looks for.
+    let ran = Command::new(&exe)
+        .args(args.iter().map(i64::to_string))
+        .env("ASAN_OPTIONS", "detect_leaks=0")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&ran.stdout);
-    let field = |key: &str| -> &str {
-        stdout
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
-            .unwrap_or_else(|| panic!("{driver} {args:?} with {defines:?} printed no `{key}`: {stdout:?}"))
+    let stderr = String::from_utf8_lossy(&ran.stderr).into_owned();
+    let field = |key: &str| -> Option<&str> {
+        stdout.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+    };
+    // A run the sanitizer stopped prints nothing: its outcome is a failure with nothing checked.
+    let success = ran.status.success();
+    let number = |key: &str| -> f64 {
+        match field(key) {
+            Some(v) => v.parse().unwrap(),
+            None if !success => 0.0,
+            None => panic!("{driver} {args:?} with {defines:?} printed no `{key}`: {stdout:?}"),
+        }
     };
     let outcome = Outcome {
-        checked: field("checked").parse().unwrap(),
-        bad: field("bad").parse().unwrap(),
-        max_err: field("max_err").parse().unwrap(),
+        checked: number("checked") as usize,
+        bad: number("bad") as usize,
+        max_err: number("max_err"),
+        raised: field("raised").map(|v| v.parse().unwrap()),
+        success,
+        stderr,
     };
     eprintln!("{driver} {args:?} {defines:?}: {outcome:?}");
     outcome
@@ -69,6 +92,8 @@ fn check(driver: &str, config: &Config, args: &[i64], expected: usize) {
     let outcome = run(driver, config, args);
     assert_eq!(outcome.checked, expected, "{driver} {args:?} {config:?}: checked a different number of outputs");
     assert_eq!(outcome.bad, 0, "{driver} {args:?} {config:?}: wrong outputs ({outcome:?})");
+    assert_eq!(outcome.raised.unwrap_or(0), 0, "{driver} {args:?} {config:?}: counters left raised");
+    assert!(outcome.success, "{driver} {args:?} {config:?} failed: {}", outcome.stderr);
 }
 
 fn config(pairs: &[(&str, i64)]) -> Config {
@@ -80,7 +105,7 @@ fn entries(kernel: &str) -> Vec<(String, Config)> {
     let mut found = Vec::new();
     for file in std::fs::read_dir(manifest_dir().join("autotune")).unwrap() {
         let path = file.unwrap().path();
-        if path.extension().is_none_or(|e| e != "json") {
+        if path.extension() != Some(std::ffi::OsStr::new("json")) {
             continue;
         }
         let entry: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -101,7 +126,8 @@ fn vector_add_entries_and_default_on_cpu() {
     let mut configs: Vec<Config> = entries("vector_add").into_iter().map(|(_, c)| c).collect();
     configs.push(config(&[("block", 256), ("items", 1), ("vec", 1)]));
     for c in &configs {
-        // A length no block size divides, so the last block's tail takes the scalar path.
+        // A length no block's span divides: the last block runs past the end, and with vec > 1 one vector
+        // straddles it (the scalar path).
         let n = 3 * c["block"] * c["items"] * c["vec"] + 5;
         check("vector_add", c, &[n], n as usize);
     }
@@ -110,14 +136,16 @@ fn vector_add_entries_and_default_on_cpu() {
 #[test]
 fn softmax_entries_and_paths_on_cpu() {
     let mut configs: Vec<Config> = entries("softmax").into_iter().map(|(_, c)| c).collect();
-    // The default, and row groups narrower than a warp (shuffles within a warp's part) with each reduction.
+    // The default; rows of several warps, two a block (the shuffles, then shared memory across a row's
+    // warps); rows narrower than a warp (shuffles within part of one); and the shared-memory tree.
     configs.push(config(&[("block", 256), ("rpb", 1), ("items", 4), ("vec", 4), ("reduce", 0)]));
+    configs.push(config(&[("block", 256), ("rpb", 2), ("items", 4), ("vec", 4), ("reduce", 0)]));
     configs.push(config(&[("block", 64), ("rpb", 8), ("items", 2), ("vec", 4), ("reduce", 0)]));
     configs.push(config(&[("block", 128), ("rpb", 4), ("items", 1), ("vec", 1), ("reduce", 1)]));
     for c in &configs {
         let chunk = c["block"] / c["rpb"] * c["items"] * c["vec"];
-        // One chunk a row (the values stay in registers) and three (the row is read again); a row count
-        // that leaves the last block part empty.
+        // One chunk a row (the values stay in registers) and three (the row is read again); with rpb > 1,
+        // a row count that leaves the last block part empty.
         for cols in [chunk, 3 * chunk] {
             let rows = 2 * c["rpb"] + 1;
             check("softmax", c, &[rows, cols], (rows * cols) as usize);
@@ -125,11 +153,15 @@ fn softmax_entries_and_paths_on_cpu() {
     }
 }
 
-/// SGEMM configs the CPU can run: `alg = 0` (`alg = 1` copies with inline PTX, `cp.async`).
-fn sgemm_cpu_configs() -> Vec<Config> {
-    let mut configs: Vec<Config> = entries("sgemm").into_iter().map(|(_, c)| c).filter(|c| c["alg"] == 0).collect();
-    assert!(!configs.is_empty(), "no committed `alg = 0` SGEMM entry to check");
-    let base = [
+/// The committed SGEMM entries' configs the CPU can run: `alg = 0` (`alg = 1` copies with inline PTX,
+/// `cp.async`). There may be none after a retune; the other configs still run.
+fn sgemm_entry_configs() -> Vec<Config> {
+    entries("sgemm").into_iter().map(|(_, c)| c).filter(|c| c["alg"] == 0).collect()
+}
+
+/// SGEMM's default (`alg = 0`), with `changes`.
+fn sgemm_default_with(changes: &[(&str, i64)]) -> Config {
+    let mut c = config(&[
         ("bm", 128),
         ("bn", 128),
         ("bk", 8),
@@ -141,40 +173,56 @@ fn sgemm_cpu_configs() -> Vec<Config> {
         ("db", 1),
         ("alg", 0),
         ("group", 1),
-    ];
-    let with = |changes: &[(&str, i64)]| {
-        let mut c = config(&base);
-        for &(k, v) in changes {
-            c.insert(k.to_string(), v);
-        }
-        c
-    };
-    configs.push(with(&[]));
-    // The other thread mapping, single buffering, narrower loads, wider slices, odd-shaped thread tiles
-    // and grouped rasterization with a short last group.
-    configs.push(with(&[("map", 1), ("db", 0), ("vec", 2), ("pad", 0)]));
-    configs.push(with(&[("bm", 64), ("bn", 256), ("bk", 16), ("tm", 4), ("tn", 16), ("vec", 1), ("group", 8)]));
-    configs.push(with(&[("bm", 32), ("bn", 64), ("bk", 32), ("tm", 2), ("tn", 4), ("group", 16)]));
-    configs
+    ]);
+    for &(k, v) in changes {
+        c.insert(k.to_string(), v);
+    }
+    c
+}
+
+/// Tile rows for a grid check of `config`: one more than its rasterization group, so that a whole group
+/// runs and then a short one (three when tiles are not grouped).
+fn tile_rows(config: &Config) -> i64 {
+    config["group"].max(2) + 1
 }
 
 #[test]
 fn sgemm_entries_and_paths_on_cpu() {
-    for c in sgemm_cpu_configs() {
-        // Three tile rows, so a group of 8 or 16 is cut short; two tile columns; four slices of K.
-        let (m, n, k) = (3 * c["bm"], 2 * c["bn"], 4 * c["bk"]);
+    let mut configs = sgemm_entry_configs();
+    configs.push(sgemm_default_with(&[]));
+    // The other thread mapping, single buffering, narrower loads, wider slices, odd-shaped thread tiles
+    // and grouped rasterization.
+    configs.push(sgemm_default_with(&[("map", 1), ("db", 0), ("vec", 2), ("pad", 0)]));
+    configs.push(sgemm_default_with(&[
+        ("bm", 64),
+        ("bn", 256),
+        ("bk", 16),
+        ("tm", 4),
+        ("tn", 16),
+        ("vec", 1),
+        ("group", 8),
+    ]));
+    configs.push(sgemm_default_with(&[("bm", 32), ("bn", 64), ("bk", 32), ("tm", 2), ("tn", 4), ("group", 16)]));
+    for c in configs {
+        // A full group of tile rows and a short one; two tile columns; four slices of K.
+        let (m, n, k) = (tile_rows(&c) * c["bm"], 2 * c["bn"], 4 * c["bk"]);
         check("sgemm", &c, &[m, n, k], (m * n) as usize);
     }
 }
 
-/// The stream-K prototype (`cuda/sgemm_streamk.cu`) at grids that reach each of its schedules, for 12 tiles:
-/// whole tiles only (G divides them, or G exceeds them), no whole tiles (12 / G == 1), and whole tiles then
-/// split ones. K is 8 slices, so the splits fall at several places inside a tile. The driver launches twice,
-/// with the blocks in opposite orders, and checks that the bits agree.
+/// The stream-K prototype (`cuda/sgemm_streamk.cu`) with every committed `alg = 0` entry's config, the
+/// default's tiles, and 64 x 128 x 16 tiles of 8 x 4 with `map 1`, `db 0`, `vec 2`, `pad 0` (no group),
+/// at grids that reach each of its schedules. The tiles are a full group of rows and a short one by four
+/// columns (12 tiles ungrouped, 36 with group 8): G = 2 divides them (whole tiles only), G = 40 exceeds
+/// them (the same), G = 7 and 25 leave T / G == 1 for 12 and 36 tiles (no whole tile), and G = 5 and 16
+/// leave whole tiles, then split ones. K is 8 slices, so the splits fall at several places inside a tile.
+/// The driver launches twice, with the blocks in opposite orders, and checks that the bits agree and that
+/// every counter is back at zero.
 #[test]
 fn sgemm_streamk_schedules_on_cpu() {
-    let mut configs: Vec<Config> = sgemm_cpu_configs().into_iter().take(1).collect();
-    configs.push(config(&[
+    let mut configs = sgemm_entry_configs();
+    configs.push(sgemm_default_with(&[]));
+    configs.push(sgemm_default_with(&[
         ("bm", 64),
         ("bn", 128),
         ("bk", 16),
@@ -184,22 +232,25 @@ fn sgemm_streamk_schedules_on_cpu() {
         ("pad", 0),
         ("map", 1),
         ("db", 0),
-        ("group", 1),
     ]));
     for c in &configs {
-        let (m, n, k) = (3 * c["bm"], 4 * c["bn"], 8 * c["bk"]);
-        for blocks in [2, 5, 7, 11, 16] {
+        let (m, n, k) = (tile_rows(c) * c["bm"], 4 * c["bn"], 8 * c["bk"]);
+        for blocks in [2, 5, 7, 16, 25, 40] {
             check("sgemm_streamk", c, &[m, n, k, blocks], (m * n) as usize);
         }
     }
 }
 
-/// The harness finds what it is for: a kernel whose indexing is off by one element fails the check.
+/// The harness finds what it is for: a kernel that computes wrong values fails the check, and one that
+/// reads past the end of a buffer fails the address sanitizer.
 #[test]
-fn an_indexing_error_fails_on_cpu() {
-    // `broken.cpp` is vector_add's driver around a copy of the kernel that reads `b` one element late.
-    let outcome = run("broken", &config(&[("block", 64), ("items", 1), ("vec", 1)]), &[1000]);
-    assert_eq!(outcome.checked, 1000);
-    assert!(outcome.bad > 0, "the off-by-one kernel passed: {outcome:?}");
-    assert!(outcome.max_err > 0.0);
+fn planted_bugs_fail_on_cpu() {
+    // `broken.cpp` is vector_add's driver around a kernel that reads `b` one element late.
+    let off_by_one = run("broken", &config(&[("block", 64), ("broken", 1)]), &[1000]);
+    assert_eq!(off_by_one.checked, 1000);
+    assert!(off_by_one.bad > 0 && off_by_one.max_err > 0.0, "the off-by-one kernel passed: {off_by_one:?}");
+    assert!(!off_by_one.success);
+    let past_the_end = run("broken", &config(&[("block", 64), ("broken", 2)]), &[1000]);
+    assert!(!past_the_end.success, "reading past the end went unseen: {past_the_end:?}");
+    assert!(past_the_end.stderr.contains("heap-buffer-overflow"), "no sanitizer report: {}", past_the_end.stderr);
 }

@@ -59,7 +59,7 @@ pub fn from_entry<T>(
     gpu: &str,
     point: &[(&str, i64)],
 ) -> Result<Option<Loaded>> {
-    let Some((name, entry)) = find_entry(kernel, dir, gpu, point)? else { return Ok(None) };
+    let Some((name, entry)) = find_entry(kernel, dir, Some(gpu), point)? else { return Ok(None) };
     let checked = entry.spec.check()?;
     let config = entry.best_config(checked.space())?;
     let launch = launch_config(checked.layout().launch(&config)?.geometry());
@@ -67,19 +67,20 @@ pub fn from_entry<T>(
     Ok(Some(Loaded { function, launch, config: format!("{config}"), from: format!("entry {name} (not baked)") }))
 }
 
-/// `kernel`'s entry in `dir` for the GPU `gpu` at the size point `point` and for the kernel source this
-/// binary embeds, with its file name; `None` when there is none, an error when there are several.
+/// `kernel`'s entry in `dir` for the GPU `gpu` (any GPU's, the first by file name, when `None`) at the size
+/// point `point` and for the kernel source this binary embeds, with its file name; `None` when there is
+/// none, an error when a named GPU has several.
 pub fn find_entry<T>(
     kernel: &'static Kernel<T>,
     dir: &Path,
-    gpu: &str,
+    gpu: Option<&str>,
     point: &[(&str, i64)],
 ) -> Result<Option<(String, Entry)>> {
     let source = source_hash(kernel.source().as_bytes());
     let mut found: Option<(String, Entry)> = None;
-    for file in std::fs::read_dir(dir)? {
-        let file = file?;
-        let path = file.path();
+    let mut files: Vec<_> = std::fs::read_dir(dir)?.map(|f| f.map(|f| f.path())).collect::<std::io::Result<_>>()?;
+    files.sort();
+    for path in files {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
         if !name.starts_with(&format!("{}-", kernel.name())) || !name.ends_with(".json") {
             continue;
@@ -88,13 +89,17 @@ pub fn find_entry<T>(
         let at = entry.point();
         let here = point.iter().all(|(n, v)| at.iter().any(|(m, w)| m == n && w == v));
         // An entry of another source (a stale one beside the new) would run its config on this source.
-        if entry.kernel != kernel.name() || entry.device.name != gpu || !here || entry.source_blake3 != source {
+        let device = gpu.map_or(true, |g| entry.device.name == g);
+        if entry.kernel != kernel.name() || !device || !here || entry.source_blake3 != source {
             continue;
         }
-        if let Some((other, _)) = &found {
-            return Err(format!("{other} and {name} are both entries for {gpu} at {point:?}").into());
+        match (&found, gpu) {
+            (Some((other, _)), Some(gpu)) => {
+                return Err(format!("{other} and {name} are both entries for {gpu} at {point:?}").into());
+            }
+            (Some(_), None) => {}
+            (None, _) => found = Some((name, entry)),
         }
-        found = Some((name, entry));
     }
     Ok(found)
 }

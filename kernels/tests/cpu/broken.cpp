@@ -1,3 +1,3 @@
-// vector_add's driver around a kernel that reads b one element late: the check must fail it.
+// vector_add's driver around a kernel with a planted bug (broken_vector_add.cu): the check must fail it.
 #define VECTOR_ADD_SOURCE "broken_vector_add.cu"
 #include "vector_add.cpp"

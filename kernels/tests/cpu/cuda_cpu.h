@@ -106,34 +106,43 @@ T __shfl_xor_sync(unsigned, T v, int mask) {
 namespace cuda_cpu {
 enum class Order { Forward, Reverse };
 
-// Runs kernel<<<grid, threads>>>(args...) with the blocks in launch order (x fastest) or its reverse.
+// Runs kernel<<<grid, threads>>>(args...) with the blocks in launch order (x fastest) or its reverse. One
+// OS thread per CUDA thread of a block, started once and reused block after block.
 template <class... P, class... A>
 void launch(void (*kernel)(P...), dim3 grid, dim3 threads, Order order, A... args) {
     gridDim = grid;
     blockDim = threads;
     const unsigned n = threads.x * threads.y * threads.z;
     const unsigned blocks = grid.x * grid.y * grid.z;
-    for (unsigned i = 0; i < blocks; i++) {
-        const unsigned b = order == Order::Forward ? i : blocks - 1 - i;
-        const dim3 at{b % grid.x, b / grid.x % grid.y, b / (grid.x * grid.y)};
-        Block state(n);
-        block = &state;
-        std::vector<std::thread> pool;
-        pool.reserve(n);
-        for (unsigned t = 0; t < n; t++) {
-            pool.emplace_back([&, t] {
-                threadIdx = {t % threads.x, t / threads.x % threads.y, t / (threads.x * threads.y)};
+    // The launching thread and the n CUDA threads meet before and after each block.
+    std::barrier<> start(n + 1), done(n + 1);
+    dim3 at;
+    std::vector<std::thread> pool;
+    pool.reserve(n);
+    for (unsigned t = 0; t < n; t++) {
+        pool.emplace_back([&, t] {
+            threadIdx = {t % threads.x, t / threads.x % threads.y, t / (threads.x * threads.y)};
+            for (unsigned i = 0; i < blocks; i++) {
+                start.arrive_and_wait();
                 blockIdx = at;
                 kernel(static_cast<P>(args)...);
                 // A thread that has returned no longer takes part in its block's barriers or its warp's
                 // shuffles, as on the GPU.
-                const unsigned tid = threadIdx.x + threads.x * (threadIdx.y + threads.y * threadIdx.z);
-                state.sync.arrive_and_drop();
-                state.warps[tid / 32]->arrive_and_drop();
-            });
-        }
-        for (std::thread& t : pool) t.join();
+                block->sync.arrive_and_drop();
+                block->warps[t / 32]->arrive_and_drop();
+                done.arrive_and_wait();
+            }
+        });
+    }
+    for (unsigned i = 0; i < blocks; i++) {
+        const unsigned b = order == Order::Forward ? i : blocks - 1 - i;
+        at = {b % grid.x, b / grid.x % grid.y, b / (grid.x * grid.y)};
+        Block state(n);
+        block = &state;
+        start.arrive_and_wait();
+        done.arrive_and_wait();
         block = nullptr;
     }
+    for (std::thread& t : pool) t.join();
 }
 }  // namespace cuda_cpu

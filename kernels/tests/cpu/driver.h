@@ -5,12 +5,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <new>
+#include <vector>
+#include <algorithm>
 
 namespace driver {
-// n floats, 64-byte aligned (the kernels read float4s), filled with NaN so that an element no thread writes
-// shows up as wrong.
+// n floats, 64-byte aligned (the kernels read float4s) and no larger than asked, so that the address
+// sanitizer sees a read one float past the end; filled with NaN, so that an element no thread writes shows
+// up as wrong.
 inline float* buffer(std::size_t n) {
-    float* p = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
+    float* p = static_cast<float*>(::operator new(n * sizeof(float), std::align_val_t(64)));
     for (std::size_t i = 0; i < n; i++) p[i] = std::numeric_limits<float>::quiet_NaN();
     return p;
 }
@@ -46,15 +50,21 @@ struct Check {
 // product of the M x K matrix A and the K x N matrix B, row-major.
 template <class Got>
 void check_gemm(Check& check, const float* A, const float* B, int M, int N, int K, Got got) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            double want = 0.0, scale = 0.0;
-            for (int k = 0; k < K; k++) {
-                const double p = (double)A[(std::size_t)i * K + k] * B[(std::size_t)k * N + j];
-                want += p;
-                scale += std::fabs(p);
+    // Row by row, k outside j, so that B is read along its rows.
+    std::vector<double> want(N), scale(N);
+    for (int i = 0; i < M; i++) {
+        std::fill(want.begin(), want.end(), 0.0);
+        std::fill(scale.begin(), scale.end(), 0.0);
+        for (int k = 0; k < K; k++) {
+            const double a = A[(std::size_t)i * K + k];
+            const float* b = B + (std::size_t)k * N;
+            for (int j = 0; j < N; j++) {
+                const double p = a * b[j];
+                want[j] += p;
+                scale[j] += std::fabs(p);
             }
-            check.add(got((std::size_t)i * N + j), want, scale, 1e-5);
         }
+        for (int j = 0; j < N; j++) check.add(got((std::size_t)i * N + j), want[j], scale[j], 1e-5);
+    }
 }
 }  // namespace driver

@@ -28,10 +28,9 @@ int main(int argc, char** argv) {
     driver::check_gemm(check, A, B, M, N, K, [&](std::size_t at) {
         return std::memcmp(&C[at], &first[at], sizeof(float)) == 0 ? C[at] : NAN;
     });
-    for (int b = 0; b < G; b++)
-        if (counters[b] != 0) {
-            std::printf("counter %d left at %d\n", b, counters[b]);
-            check.bad++;
-        }
-    return check.report();
+    // The counters must be back at zero for the next launch; printed apart from the outputs.
+    int raised = 0;
+    for (int b = 0; b < G; b++) raised += counters[b] != 0;
+    std::printf("raised=%d ", raised);
+    return check.report() == 0 && raised == 0 ? 0 : 1;
 }
