@@ -89,7 +89,10 @@ pub fn find_entry<T>(
         let at = entry.point();
         let here = point.iter().all(|(n, v)| at.iter().any(|(m, w)| m == n && w == v));
         // An entry of another source (a stale one beside the new) would run its config on this source.
-        let device = gpu.map_or(true, |g| entry.device.name == g);
+        let device = match gpu {
+            Some(g) => entry.device.name == g,
+            None => true,
+        };
         if entry.kernel != kernel.name() || !device || !here || entry.source_blake3 != source {
             continue;
         }
