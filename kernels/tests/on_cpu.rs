@@ -213,9 +213,10 @@ fn sgemm_entries_and_paths_on_cpu() {
 /// The stream-K prototype (`cuda/sgemm_streamk.cu`) with every committed `alg = 0` entry's config, the
 /// default's tiles, and 64 x 128 x 16 tiles of 8 x 4 with `map 1`, `db 0`, `vec 2`, `pad 0` (no group),
 /// at grids that reach each of its schedules. The tiles are a full group of rows and a short one by four
-/// columns (12 tiles ungrouped, 36 with group 8): G = 2 divides them (whole tiles only), G = 40 exceeds
-/// them (the same), G = 7 and 25 leave T / G == 1 for 12 and 36 tiles (no whole tile), and G = 5 and 16
-/// leave whole tiles, then split ones. K is 8 slices, so the splits fall at several places inside a tile.
+/// columns (12 tiles ungrouped, 36 with group 8): G = 2 divides them and G = 40 exceeds them (whole tiles
+/// only, as does G = 16 or 25 for 12 tiles), G = 7 and 25 leave T / G == 1 for 12 and 36 tiles (no whole
+/// tile), and G = 5, and G = 7 or 16 for 36 tiles, leave whole tiles, then split ones. K is 8 slices, so
+/// the splits fall at several places inside a tile.
 /// The driver launches twice, with the blocks in opposite orders, and checks that the bits agree and that
 /// every counter is back at zero.
 #[test]
