@@ -4,8 +4,11 @@
 //! so CI checks what it can of a kernel's indexing before a tune ever runs it.
 //!
 //! Each run compiles a small driver (`tests/cpu/<kernel>.cpp`) with the config's `-D` defines, as NVRTC
-//! gets them, under the address sanitizer (a read or write past a buffer fails the run), and reads its
-//! one line: `checked=N bad=N max_err=E`.
+//! gets them, and reads its one line: `checked=N bad=N max_err=E`. Every config runs under the address
+//! sanitizer (a read or write past a buffer fails the run); the entries and defaults of the kernels with
+//! shared memory run again under the thread sanitizer, where a missing `__syncthreads` is a data race
+//! between the block's threads, and where the shared arrays are poisoned before each block, so that a read
+//! of shared memory no thread wrote comes out NaN.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,10 +34,20 @@ struct Outcome {
     stderr: String,
 }
 
-/// Compiles `tests/cpu/<driver>.cpp` with `config`'s defines, runs it with `args` and reads its outcome.
-fn run(driver: &str, config: &Config, args: &[i64]) -> Outcome {
+/// The sanitizer a driver is built with.
+#[derive(Clone, Copy, Debug)]
+enum Sanitizer {
+    /// Reads and writes past a buffer.
+    Address,
+    /// Data races between the threads of a block (a missing barrier); the shared arrays are poisoned.
+    Thread,
+}
+
+/// Compiles `tests/cpu/<driver>.cpp` with `config`'s defines under `sanitizer`, runs it with `args` and
+/// reads its outcome.
+fn run(driver: &str, config: &Config, args: &[i64], sanitizer: Sanitizer) -> Outcome {
     let defines: Vec<String> = config.iter().map(|(k, v)| format!("-D{}={v}", k.to_uppercase())).collect();
-    let name = format!("{driver}-{}", defines.join("").replace(['-', '='], "_"));
+    let name = format!("{driver}-{sanitizer:?}-{}", defines.join("").replace(['-', '='], "_"));
     let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("on_cpu").join(name);
     std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
     let cpu = manifest_dir().join("tests/cpu");
@@ -42,7 +55,12 @@ fn run(driver: &str, config: &Config, args: &[i64]) -> Outcome {
     let compiled = Command::new(&cxx)
         // The kernels read floats through float4 pointers, which C++'s aliasing rules do not allow.
         .args(["-std=c++20", "-O1", "-pthread", "-fno-strict-aliasing", "-Wno-attributes"])
-        .args(["-fsanitize=address", "-fno-omit-frame-pointer"])
+        .args(match sanitizer {
+            Sanitizer::Address => ["-fsanitize=address", "-fno-omit-frame-pointer"],
+            // `__threadfence` is a fence the thread sanitizer does not model: the blocks that use one run
+            // in turn here, so nothing depends on it.
+            Sanitizer::Thread => ["-fsanitize=thread", "-Wno-tsan"],
+        })
         .arg(format!("-I{}", cpu.display()))
         .args(&defines)
         .arg(cpu.join(format!("{driver}.cpp")))
@@ -59,6 +77,7 @@ fn run(driver: &str, config: &Config, args: &[i64]) -> Outcome {
     let ran = Command::new(&exe)
         .args(args.iter().map(i64::to_string))
         .env("ASAN_OPTIONS", "detect_leaks=0")
+        .env("TSAN_OPTIONS", "halt_on_error=1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&ran.stdout);
@@ -89,7 +108,12 @@ fn run(driver: &str, config: &Config, args: &[i64]) -> Outcome {
 
 /// Runs and asserts that every one of `expected` outputs was written and right.
 fn check(driver: &str, config: &Config, args: &[i64], expected: usize) {
-    let outcome = run(driver, config, args);
+    check_under(driver, config, args, expected, Sanitizer::Address);
+}
+
+/// `check` under `sanitizer`.
+fn check_under(driver: &str, config: &Config, args: &[i64], expected: usize, sanitizer: Sanitizer) {
+    let outcome = run(driver, config, args, sanitizer);
     assert_eq!(outcome.checked, expected, "{driver} {args:?} {config:?}: checked a different number of outputs");
     assert_eq!(outcome.bad, 0, "{driver} {args:?} {config:?}: wrong outputs ({outcome:?})");
     assert_eq!(outcome.raised.unwrap_or(0), 0, "{driver} {args:?} {config:?}: counters left raised");
@@ -247,11 +271,44 @@ fn sgemm_streamk_schedules_on_cpu() {
 #[test]
 fn planted_bugs_fail_on_cpu() {
     // `broken.cpp` is vector_add's driver around a kernel that reads `b` one element late.
-    let off_by_one = run("broken", &config(&[("block", 64), ("broken", 1)]), &[1000]);
+    let off_by_one = run("broken", &config(&[("block", 64), ("broken", 1)]), &[1000], Sanitizer::Address);
     assert_eq!(off_by_one.checked, 1000);
     assert!(off_by_one.bad > 0 && off_by_one.max_err > 0.0, "the off-by-one kernel passed: {off_by_one:?}");
     assert!(!off_by_one.success);
-    let past_the_end = run("broken", &config(&[("block", 64), ("broken", 2)]), &[1000]);
+    let past_the_end = run("broken", &config(&[("block", 64), ("broken", 2)]), &[1000], Sanitizer::Address);
     assert!(!past_the_end.success, "reading past the end went unseen: {past_the_end:?}");
     assert!(past_the_end.stderr.contains("heap-buffer-overflow"), "no sanitizer report: {}", past_the_end.stderr);
+}
+
+/// The entries and defaults of the kernels that share data through shared memory, under the thread
+/// sanitizer: no data race between a block's threads (every read of another thread's write is behind a
+/// barrier), and no read of a shared element that no thread of the block wrote.
+#[test]
+fn shared_memory_is_synchronised_on_cpu() {
+    let mut softmax: Vec<Config> = entries("softmax").into_iter().map(|(_, c)| c).collect();
+    softmax.push(config(&[("block", 256), ("rpb", 2), ("items", 4), ("vec", 4), ("reduce", 0)]));
+    for c in &softmax {
+        let (rows, cols) = (2 * c["rpb"] + 1, c["block"] / c["rpb"] * c["items"] * c["vec"]);
+        check_under("softmax", c, &[rows, cols], (rows * cols) as usize, Sanitizer::Thread);
+    }
+    let mut sgemm = sgemm_entry_configs();
+    sgemm.push(sgemm_default_with(&[]));
+    sgemm.push(sgemm_default_with(&[("map", 1), ("db", 0), ("vec", 2), ("pad", 0)]));
+    for c in &sgemm {
+        let (m, n, k) = (tile_rows(c) * c["bm"], 2 * c["bn"], 4 * c["bk"]);
+        check_under("sgemm", c, &[m, n, k], (m * n) as usize, Sanitizer::Thread);
+        let n = 4 * c["bn"];
+        check_under("sgemm_streamk", c, &[m, n, k, 7], (m * n) as usize, Sanitizer::Thread);
+    }
+}
+
+/// The thread sanitizer finds a missing barrier, and the poisoned shared arrays a read of what no thread
+/// wrote.
+#[test]
+fn planted_shared_memory_bugs_fail_on_cpu() {
+    let race = run("broken", &config(&[("block", 64), ("broken", 3)]), &[1000], Sanitizer::Thread);
+    assert!(!race.success && race.stderr.contains("data race"), "the missing barrier went unseen: {race:?}");
+    let unwritten = run("broken", &config(&[("block", 64), ("broken", 4)]), &[1000], Sanitizer::Thread);
+    assert_eq!(unwritten.checked, 1000);
+    assert_eq!(unwritten.bad, 1000, "a read of unwritten shared memory went unseen: {unwritten:?}");
 }

@@ -6,7 +6,8 @@
 // What it gives a kernel:
 // - threadIdx, blockIdx, blockDim, gridDim; __syncthreads() is a barrier of the block's threads;
 // - __shfl_xor_sync over the 32 lanes of a warp (every lane must call it, as the full mask says);
-// - __shared__ arrays are static: one copy, which is right because blocks run one at a time;
+// - __shared__ arrays are static: one copy, which is right because blocks run one at a time, filled with
+//   0xff bytes before each block (except under the address sanitizer);
 // - float2, float4 and the intrinsics the kernels use (__expf, __int_as_float, fmaxf, min, max);
 // - atomicAdd, __threadfence() and volatile loads, so that blocks may publish results to one another.
 //   Blocks run in turn, so a block may only wait for a block that ran before it, and fences between
@@ -44,7 +45,8 @@ inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z,
 #define __launch_bounds__(...)
 #define __restrict__ __restrict
 #define __align__(n) __attribute__((aligned(n)))
-#define __shared__ static
+// Statics in one section, so that the launcher can poison them between blocks (see `launch`).
+#define __shared__ static __attribute__((section("cuda_shared"), used))
 
 using std::max;
 using std::min;
@@ -64,7 +66,21 @@ inline int atomicAdd(int* p, int v) { return std::atomic_ref<int>(*p).fetch_add(
 inline unsigned atomicAdd(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_add(v); }
 inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
 
+// The linker's bounds of the section that holds the kernels' __shared__ arrays (weak: a kernel may have none).
+extern "C" char __start_cuda_shared[] __attribute__((weak));
+extern "C" char __stop_cuda_shared[] __attribute__((weak));
+
 namespace cuda_cpu {
+// Fills every __shared__ array with 0xff bytes (NaN as a float, -1 as an int) before a block runs, so that a
+// read of shared memory that no thread of the block wrote shows up as wrong. Not under the address
+// sanitizer, whose red zones lie between the arrays: there a block sees what the last one left.
+inline void poison_shared() {
+#if !defined(__SANITIZE_ADDRESS__)
+    if (__start_cuda_shared != nullptr && __stop_cuda_shared != nullptr)
+        std::memset(__start_cuda_shared, 0xff, static_cast<std::size_t>(__stop_cuda_shared - __start_cuda_shared));
+#endif
+}
+
 // The running block's barrier and its warps' shuffle exchange.
 struct Block {
     explicit Block(unsigned threads) : sync(threads), slots(threads) {
@@ -139,6 +155,7 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 threads, Order order, A... arg
         at = {b % grid.x, b / grid.x % grid.y, b / (grid.x * grid.y)};
         Block state(n);
         block = &state;
+        poison_shared();
         start.arrive_and_wait();
         done.arrive_and_wait();
         block = nullptr;
