@@ -47,7 +47,10 @@ enum Sanitizer {
 /// reads its outcome.
 fn run(driver: &str, config: &Config, args: &[i64], sanitizer: Sanitizer) -> Outcome {
     let defines: Vec<String> = config.iter().map(|(k, v)| format!("-D{}={v}", k.to_uppercase())).collect();
-    let name = format!("{driver}-{sanitizer:?}-{}", defines.join("").replace(['-', '='], "_"));
+    // A name of its own per run: tests run in parallel and may build the same driver and config.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{driver}-{sanitizer:?}-{run}-{}", defines.join("").replace(['-', '='], "_"));
     let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("on_cpu").join(name);
     std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
     let cpu = manifest_dir().join("tests/cpu");
@@ -80,6 +83,8 @@ fn run(driver: &str, config: &Config, args: &[i64], sanitizer: Sanitizer) -> Out
         .env("TSAN_OPTIONS", "halt_on_error=1")
         .output()
         .unwrap();
+    // The sanitized binaries are megabytes each, and no later run uses one.
+    std::fs::remove_file(&exe).unwrap();
     let stdout = String::from_utf8_lossy(&ran.stdout);
     let stderr = String::from_utf8_lossy(&ran.stderr).into_owned();
     let field = |key: &str| -> Option<&str> {
