@@ -63,9 +63,11 @@ fn check<T>(
     for seq in SEQS {
         // The space is every device's: a GPU with no entry of its own takes it from another's.
         let point = [("seq", seq as i64)];
-        let Some((name, entry)) =
-            find_entry(kernel, dir, Some(gpu), &point)?.or(find_entry(kernel, dir, None, &point)?)
-        else {
+        let found = match find_entry(kernel, dir, Some(gpu), &point)? {
+            Some(own) => Some(own),
+            None => find_entry(kernel, dir, None, &point)?,
+        };
+        let Some((name, entry)) = found else {
             return Err(format!("no entry of {} at seq={seq} in {}", kernel.name(), dir.display()).into());
         };
         let checked = entry.spec.check()?;

@@ -56,7 +56,8 @@ fn tuned<T: Debug>(kernel: &'static Kernel<T>, stream: &Arc<CudaStream>, sizes: 
         Some((e, how)) => format!("entry {} at {:?} ({})", e.device, e.sizes, how.as_str()),
         None => "the default (no entry fits)".to_owned(),
     };
-    Ok(Loaded { function: plan.function, launch: plan.launch, config: format!("{:?}", plan.config), from })
+    let params = kernel.table().config(plan.pick.index);
+    Ok(Loaded { function: plan.function, launch: plan.launch, params, config: format!("{:?}", plan.config), from })
 }
 
 fn dump(dir: &Path, name: &str, x: &[u16]) -> Result<()> {

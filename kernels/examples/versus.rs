@@ -286,14 +286,7 @@ fn main() -> Result<()> {
         // config's tiles, when those are an `alg = 0` config: at G = every block the GPU holds at once
         // (stream-K: whole tiles, then the rest cut evenly) and at G = tiles (one tile a block, the tuned
         // kernel's schedule through the prototype's code, which tells its overhead from the schedule's gain).
-        let point = [("m", 4096), ("n", 4096), ("k", 4096)];
-        let tuned_config = match &entries {
-            Some(e) => match configs::find_entry(&sgemm_tuning::KERNEL, e, Some(&info.name), &point)? {
-                Some((_, entry)) => entry.best_config(entry.spec.check()?.space())?,
-                None => return Err(format!("no sgemm entry for {} at 4096³ in {}", info.name, e.display()).into()),
-            },
-            None => sgemm_tuning::KERNEL.config(),
-        };
+        let tuned_config = on_disk.as_ref().map_or_else(|| sgemm_tuning::KERNEL.config(), |l| l.params.clone());
         if tuned_config.int("alg") != Some(0) {
             println!("sgemm stream-K prototype: not run, the tuned config is not `alg = 0` ({tuned_config})");
         } else {
@@ -311,7 +304,7 @@ fn main() -> Result<()> {
             let resident = f.occupancy_max_active_blocks_per_multiprocessor(threads as u32, 0, None)? as usize;
             // Occupancy cannot be 0 here: the tuned kernel, with fewer registers, ran above.
             let full = (info.sm_count as usize * resident).clamp(1, tiles);
-            let mut partials = stream.alloc_zeros::<f32>(2 * full.max(1) * bm * bn)?;
+            let mut partials = stream.alloc_zeros::<f32>(2 * full * bm * bn)?;
             let mut counters = stream.alloc_zeros::<i32>(tiles)?;
             let b64: Vec<f64> = blas_out.iter().map(|x| *x as f64).collect();
             // One launch on `blocks` blocks.

@@ -37,6 +37,9 @@ pub fn args(default_dir: &str) -> Result<(PathBuf, Option<PathBuf>)> {
 pub struct Loaded {
     pub function: CudaFunction,
     pub launch: LaunchConfig,
+    /// The config's parameters, and how the tables print it.
+    #[allow(dead_code)] // versus reads them; attention_versus does not
+    pub params: tuner_runtime::Config,
     pub config: String,
     pub from: String,
 }
@@ -64,7 +67,13 @@ pub fn from_entry<T>(
     let config = entry.best_config(checked.space())?;
     let launch = launch_config(checked.layout().launch(&config)?.geometry());
     let function = compile(kernel, ctx, &config)?;
-    Ok(Some(Loaded { function, launch, config: format!("{config}"), from: format!("entry {name} (not baked)") }))
+    Ok(Some(Loaded {
+        function,
+        launch,
+        config: format!("{config}"),
+        params: config,
+        from: format!("entry {name} (not baked)"),
+    }))
 }
 
 /// `kernel`'s entry in `dir` for the GPU `gpu` (any GPU's, the first by file name, when `None`) at the size
@@ -115,9 +124,10 @@ pub fn default<T: std::fmt::Debug>(
 ) -> Result<Loaded> {
     // A GPU no entry is near: the table answers with the default and its launch geometry.
     let pick = kernel.table().choose_for("(no entries)", (0, 0), sizes)?;
-    let function = compile(kernel, ctx, &kernel.table().config(pick.index))?;
+    let params = kernel.table().config(pick.index);
+    let function = compile(kernel, ctx, &params)?;
     let launch = launch_config(pick.geometry);
-    Ok(Loaded { function, launch, config: format!("{:?}", pick.config), from: "declared default".to_owned() })
+    Ok(Loaded { function, launch, params, config: format!("{:?}", pick.config), from: "declared default".to_owned() })
 }
 
 /// `config` of `kernel`, compiled with NVRTC and loaded on `ctx`'s device.

@@ -57,14 +57,8 @@ inline float __int_as_float(int i) {
     return f;
 }
 inline float __ldcg(const float* p) { return *reinterpret_cast<const volatile float*>(p); }
-inline float4 __ldcg(const float4* p) {
-    const volatile float* f = reinterpret_cast<const volatile float*>(p);
-    return {f[0], f[1], f[2], f[3]};
-}
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline int atomicAdd(int* p, int v) { return std::atomic_ref<int>(*p).fetch_add(v); }
-inline unsigned atomicAdd(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_add(v); }
-inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
 
 // The linker's bounds of the section that holds the kernels' __shared__ arrays (weak: a kernel may have none).
 extern "C" char __start_cuda_shared[] __attribute__((weak));
